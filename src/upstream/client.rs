@@ -1,0 +1,426 @@
+//! The Tencent Meeting client: one private send path (sign, send, classify, decode) and the
+//! paging loop over it. Callers ask for a whole list and never see pages.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Url;
+use tokio::time::Instant;
+use tracing::{Instrument, debug, info_span, instrument, warn};
+
+use super::error::{ErrorClass, UpstreamError};
+use super::pacer::Pacer;
+use super::query::ParticipantsQuery;
+use super::signing::{Credentials, signed_headers};
+use super::wire::{ErrorBody, Page, Participant};
+use crate::clock::{WallClock, unix_now};
+
+/// Records asked for per page: the upstream's maximum.
+pub const PAGE_SIZE: u32 = 100;
+/// The upstream serves at most this many records of one list, over all pages.
+pub const RECORD_CAP: usize = 50_000;
+/// The most pages one list can take at full pages; more is a paging loop, not data.
+pub const MAX_PAGES: u32 = RECORD_CAP.div_ceil(PAGE_SIZE as usize) as u32;
+
+/// How failed calls are retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Retries after a transient failure or a replay rejection (not counting the first try).
+    pub max_retries: u32,
+    /// First backoff; doubles on each retry, with jitter.
+    pub base_delay: Duration,
+    /// Longest single backoff.
+    pub max_delay: Duration,
+    /// How many times a per-minute quota rejection waits for the next minute before giving up.
+    pub minute_waits: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            minute_waits: 2,
+        }
+    }
+}
+
+/// Everything the client needs; see `config.rs` for where each value comes from.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Scheme, host and port of the API, e.g. `https://api.meeting.qq.com`.
+    pub base_url: String,
+    pub credentials: Credentials,
+    /// Outbound budget shared by every fetch.
+    pub calls_per_minute: u32,
+    /// Longest wait for one page.
+    pub page_timeout: Duration,
+    /// Longest time for a whole list, retries and pacing included.
+    pub list_deadline: Duration,
+    pub retry: RetryPolicy,
+}
+
+/// Why a list is not the whole list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completeness {
+    Complete,
+    /// The upstream stops serving at [`RECORD_CAP`] records; `total_count` says how many exist.
+    TruncatedAtRecordCap,
+}
+
+/// A whole participant list, merged from every page in the upstream's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParticipantList {
+    pub meeting_id: Option<String>,
+    pub meeting_code: Option<String>,
+    pub subject: Option<String>,
+    pub schedule_start_time: Option<i64>,
+    pub schedule_end_time: Option<i64>,
+    pub total_count: Option<i64>,
+    pub participants: Vec<Participant>,
+    pub completeness: Completeness,
+    /// Upstream pages that made up the list.
+    pub pages: u32,
+}
+
+/// A cheap, cloneable handle to the upstream client.
+#[derive(Debug, Clone)]
+pub struct UpstreamClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    base_url: String,
+    credentials: Credentials,
+    pacer: Pacer,
+    clock: WallClock,
+    page_timeout: Duration,
+    list_deadline: Duration,
+    retry: RetryPolicy,
+}
+
+/// Why the client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBuildError {
+    #[error("invalid API base URL {0:?}: give scheme, host and optional port only")]
+    BaseUrl(String),
+    #[error(transparent)]
+    Credentials(#[from] super::signing::InvalidCredentials),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+impl UpstreamClient {
+    pub fn new(config: ClientConfig) -> Result<Self, ClientBuildError> {
+        config.credentials.validate()?;
+        let base_url = origin(&config.base_url)
+            .ok_or_else(|| ClientBuildError::BaseUrl(config.base_url.clone()))?;
+        // reqwest is built without a default crypto provider; ring is ours. A second install
+        // (several clients in one process) is refused harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(50))
+            .user_agent(concat!("wemeet-gateway/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                credentials: config.credentials,
+                pacer: Pacer::per_minute(config.calls_per_minute),
+                clock: WallClock::new(),
+                page_timeout: config.page_timeout,
+                list_deadline: config.list_deadline,
+                retry: config.retry,
+            }),
+        })
+    }
+
+    /// Calls that could start now without waiting for the pacer.
+    pub fn quota_available(&self) -> u32 {
+        self.inner.pacer.available()
+    }
+
+    /// Fetches a whole participant list, following the cursor until the upstream says there is
+    /// no more, within the list deadline.
+    #[instrument(skip_all, fields(meeting_id = query.meeting_id()))]
+    pub async fn fetch_participants(
+        &self,
+        query: &ParticipantsQuery,
+    ) -> Result<ParticipantList, UpstreamError> {
+        let deadline = self.inner.list_deadline;
+        tokio::time::timeout(deadline, self.fetch_all_pages(query))
+            .await
+            .unwrap_or(Err(UpstreamError::Deadline(deadline)))
+    }
+
+    async fn fetch_all_pages(
+        &self,
+        query: &ParticipantsQuery,
+    ) -> Result<ParticipantList, UpstreamError> {
+        let mut list: Option<ParticipantList> = None;
+        let mut pos = 0;
+        let mut cursors_seen = HashSet::from([pos]);
+        for page_number in 1..=MAX_PAGES {
+            let page = self.fetch_page(query, pos, page_number).await?;
+            let has_remaining = page.has_remaining;
+            let next_pos = page.next_pos;
+            let list = match &mut list {
+                Some(list) => {
+                    list.participants.extend(page.participants);
+                    list.total_count = page.total_count.or(list.total_count);
+                    list.pages = page_number;
+                    list
+                }
+                None => list.insert(ParticipantList {
+                    meeting_id: page.meeting_id,
+                    meeting_code: page.meeting_code,
+                    subject: page.subject,
+                    schedule_start_time: page.schedule_start_time,
+                    schedule_end_time: page.schedule_end_time,
+                    total_count: page.total_count,
+                    participants: page.participants,
+                    completeness: Completeness::Complete,
+                    pages: 1,
+                }),
+            };
+            let fetched = list.participants.len();
+            if fetched >= RECORD_CAP {
+                let more_exist =
+                    has_remaining || list.total_count.is_some_and(|total| total > fetched as i64);
+                if more_exist {
+                    list.completeness = Completeness::TruncatedAtRecordCap;
+                }
+                break;
+            }
+            if !has_remaining {
+                break;
+            }
+            let next = next_pos.ok_or_else(|| {
+                UpstreamError::Protocol("has_remaining is true but next_pos is missing".into())
+            })?;
+            if !cursors_seen.insert(next) {
+                return Err(UpstreamError::Protocol(format!(
+                    "cursor {next} was returned twice (page {page_number})"
+                )));
+            }
+            pos = next;
+            if page_number == MAX_PAGES {
+                return Err(UpstreamError::Protocol(format!(
+                    "more than {MAX_PAGES} pages for at most {RECORD_CAP} records"
+                )));
+            }
+        }
+        Ok(list.expect("the loop runs at least once"))
+    }
+
+    /// One page, retried as its failure class allows.
+    async fn fetch_page(
+        &self,
+        query: &ParticipantsQuery,
+        pos: i64,
+        page_number: u32,
+    ) -> Result<Page, UpstreamError> {
+        let target = query.page_target(pos, PAGE_SIZE);
+        let policy = &self.inner.retry;
+        let (mut retries, mut minute_waits) = (0, 0);
+        for attempt in 1.. {
+            self.inner.pacer.acquire().await;
+            let span = info_span!(
+                "upstream_page",
+                meeting_id = query.meeting_id(),
+                page = page_number,
+                attempt,
+                outcome = tracing::field::Empty,
+                latency_ms = tracing::field::Empty,
+            );
+            let started = Instant::now();
+            let result = tokio::time::timeout(self.inner.page_timeout, self.send_get(&target))
+                .instrument(span.clone())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(UpstreamError::Transport(format!(
+                        "no answer within {:?}",
+                        self.inner.page_timeout
+                    )))
+                });
+            let outcome = result.as_ref().map_or_else(|e| e.class().as_str(), |_| "ok");
+            span.record("outcome", outcome);
+            span.record("latency_ms", started.elapsed().as_secs_f64() * 1e3);
+            let error = match result {
+                Ok(page) => return Ok(page),
+                Err(error) => error,
+            };
+            let wait = match error.class() {
+                ErrorClass::Transient | ErrorClass::Replay if retries < policy.max_retries => {
+                    retries += 1;
+                    backoff(policy, retries)
+                }
+                ErrorClass::MinuteLimit if minute_waits < policy.minute_waits => {
+                    minute_waits += 1;
+                    // A little jitter so that waiting fetches do not all return at once.
+                    let jitter = Duration::from_millis(rand::random_range(0..=1000));
+                    self.inner.clock.until_next_minute() + jitter
+                }
+                _ => return Err(error),
+            };
+            span.in_scope(|| warn!(error = %error, retry_in_ms = wait.as_millis() as u64, "upstream page failed; retrying"));
+            tokio::time::sleep(wait).await;
+        }
+        unreachable!("the retry loop returns")
+    }
+
+    /// Signs and sends one GET for `target`, classifying whatever comes back.
+    async fn send_get(&self, target: &str) -> Result<Page, UpstreamError> {
+        // Fresh timestamp and nonce on every try: Tencent rejects a reused pair.
+        let timestamp = unix_now().as_secs();
+        let nonce = rand::random_range(1..=u64::MAX);
+        let headers = signed_headers(
+            &self.inner.credentials,
+            "GET",
+            target,
+            b"",
+            timestamp,
+            nonce,
+        );
+        let url = Url::parse(&format!("{}{target}", self.inner.base_url))
+            .map_err(|e| UpstreamError::Protocol(format!("request target: {e}")))?;
+        debug_assert_eq!(
+            &url.as_str()[self.inner.base_url.len()..],
+            target,
+            "the URL must carry the signed target byte for byte"
+        );
+        let response = self
+            .inner
+            .http
+            .get(url)
+            .headers(headers)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(transport_error)?;
+        debug!(status, bytes = body.len(), "upstream answered");
+        decode(status, &body)
+    }
+}
+
+/// Decodes one answer: a page, or a classified error.
+pub fn decode(status: u16, body: &[u8]) -> Result<Page, UpstreamError> {
+    if status == 200 {
+        let page: Page = serde_json::from_slice(body)
+            .map_err(|e| UpstreamError::Protocol(format!("undecodable page: {e}")))?;
+        return match page.error_info {
+            Some(info) => Err(api_error(status, info)),
+            None => Ok(page),
+        };
+    }
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(body) => Err(api_error(status, body.error_info)),
+        Err(_) => Err(UpstreamError::Status(status)),
+    }
+}
+
+fn api_error(status: u16, info: super::wire::ErrorInfo) -> UpstreamError {
+    UpstreamError::Api {
+        class: ErrorClass::of_code(info.error_code),
+        status,
+        code: info.error_code,
+        new_code: info.new_error_code,
+        message: info.message.unwrap_or_default(),
+    }
+}
+
+fn transport_error(error: reqwest::Error) -> UpstreamError {
+    // Without the URL: it carries the operator's id, which is not the log's business.
+    UpstreamError::Transport(error.without_url().to_string())
+}
+
+/// Exponential backoff with equal jitter: half the capped delay, plus a random part of the rest.
+fn backoff(policy: &RetryPolicy, retry: u32) -> Duration {
+    let exponential = policy
+        .base_delay
+        .saturating_mul(1 << (retry - 1).min(20))
+        .min(policy.max_delay);
+    let half = exponential / 2;
+    half + Duration::from_nanos(rand::random_range(0..=half.as_nanos() as u64))
+}
+
+/// `scheme://host[:port]` of a base URL with no path, query or credentials; `None` otherwise.
+fn origin(base: &str) -> Option<String> {
+    let url = Url::parse(base).ok()?;
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none();
+    plain.then(|| url.as_str().trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::query::Operator;
+
+    #[test]
+    fn base_urls_are_origins_only() {
+        assert_eq!(
+            origin("https://api.meeting.qq.com").as_deref(),
+            Some("https://api.meeting.qq.com")
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:9000/").as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        for bad in ["api.meeting.qq.com", "ftp://x", "https://x/v1", "https://u:p@x", "https://x?a=1"] {
+            assert_eq!(origin(bad), None, "{bad}");
+        }
+    }
+
+    /// The URL type must not re-encode, decode or reorder the signed target.
+    #[test]
+    fn urls_carry_the_signed_target_byte_for_byte() {
+        let odd = ["张三", "a.b-c_d", "x@y+z", "Ünïcödé"];
+        for user in odd {
+            let query = ParticipantsQuery::new("144115214488302892", Operator::user_id(user).expect("valid"))
+                .and_then(|q| q.with_sub_meeting("0012"))
+                .and_then(|q| q.with_window(Some(1), Some(2)))
+                .expect("valid");
+            let target = query.page_target(987654321, PAGE_SIZE);
+            let url = Url::parse(&format!("https://api.meeting.qq.com{target}")).expect("url");
+            let sent = format!("{}?{}", url.path(), url.query().expect("query"));
+            assert_eq!(sent, target);
+        }
+    }
+
+    #[test]
+    fn answers_are_decoded_or_classified() {
+        let page = decode(200, br#"{"participants":[],"has_remaining":false}"#).expect("page");
+        assert!(page.participants.is_empty());
+        let err = decode(400, br#"{"error_info":{"error_code":9003,"message":"no such meeting"}}"#)
+            .expect_err("error");
+        assert_eq!((err.class(), err.code()), (ErrorClass::NotFound, Some(9003)));
+        let err = decode(200, br#"{"error_info":{"error_code":190310,"message":"quota"}}"#)
+            .expect_err("error in a 200");
+        assert_eq!(err.class(), ErrorClass::MinuteLimit);
+        assert_eq!(decode(502, b"<html>bad gateway</html>").expect_err("5xx").class(), ErrorClass::Transient);
+        assert_eq!(decode(200, b"{not json").expect_err("junk").class(), ErrorClass::Protocol);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let policy = RetryPolicy::default();
+        for retry in 1..10 {
+            let delay = backoff(&policy, retry);
+            let ceiling = (policy.base_delay * (1 << (retry - 1))).min(policy.max_delay);
+            assert!(delay >= ceiling / 2 && delay <= ceiling, "retry {retry}: {delay:?}");
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Outbound pacing: one limiter shared by every fetch, so no burst of callers can push the
+//! enterprise app past the upstream's per-minute quota.
+//!
+//! A GCRA ("leaky bucket as a meter") on tokio's clock, so tests can pause time. It admits short
+//! bursts of a tenth of the budget and spaces the rest evenly, and its parameters are chosen so
+//! that any 60-second window — sliding, not just a calendar minute — holds at most
+//! `calls_per_minute` calls.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Spaces outbound calls so that no 60-second window holds more than the configured number.
+#[derive(Debug)]
+pub struct Pacer {
+    interval: Duration,
+    /// How far ahead of the theoretical schedule a call may go: `(burst - 1) * interval`.
+    tolerance: Duration,
+    capacity: u32,
+    /// The theoretical arrival time of the next call.
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    /// A pacer for at most `calls_per_minute` calls in any 60-second window (at least 1).
+    pub fn per_minute(calls_per_minute: u32) -> Self {
+        Self::new(calls_per_minute, Duration::from_secs(60))
+    }
+
+    /// A pacer for at most `calls` calls in any window of length `per`.
+    pub fn new(calls: u32, per: Duration) -> Self {
+        let calls = calls.max(1);
+        let burst = if calls < 2 { 1 } else { (calls / 10).max(1) };
+        // With `burst` calls at once and then one per interval, a window [t, t + per) holds
+        // `burst + per / interval - 1` calls; make that exactly `calls`, rounding the interval up.
+        let steady = u128::from(calls - burst + 1);
+        let interval = Duration::from_nanos(per.as_nanos().div_ceil(steady) as u64);
+        Self {
+            interval,
+            tolerance: interval * (burst - 1),
+            capacity: burst,
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Waits until one more call is allowed, and reserves it. Reservations are first come,
+    /// first served: a waiting caller holds its slot even while it sleeps.
+    pub async fn acquire(&self) {
+        let at = self.reserve(Instant::now());
+        tokio::time::sleep_until(at).await;
+    }
+
+    fn reserve(&self, now: Instant) -> Instant {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let scheduled = (*next).max(now);
+        *next = scheduled + self.interval;
+        scheduled
+            .checked_sub(self.tolerance)
+            .map_or(now, |at| at.max(now))
+    }
+
+    /// How many calls could start right now without waiting (for the quota gauge).
+    pub fn available(&self) -> u32 {
+        let next = *self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let ahead = next.saturating_duration_since(now);
+        let used = ahead.as_nanos().div_ceil(self.interval.as_nanos().max(1));
+        self.capacity
+            .saturating_sub(u32::try_from(used).unwrap_or(u32::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    async fn admission_times(pacer: Arc<Pacer>, calls: usize) -> Vec<Duration> {
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..calls {
+            let pacer = pacer.clone();
+            tasks.push(tokio::spawn(async move {
+                pacer.acquire().await;
+                start.elapsed()
+            }));
+        }
+        let mut times = Vec::new();
+        for task in tasks {
+            times.push(task.await.expect("task"));
+        }
+        times.sort();
+        times
+    }
+
+    fn busiest_window(times: &[Duration], window: Duration) -> usize {
+        (0..times.len())
+            .map(|i| times[i..].iter().take_while(|t| **t < times[i] + window).count())
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_sixty_second_window_holds_more_than_the_budget() {
+        for budget in [1, 2, 7, 60, 240, 300] {
+            let pacer = Arc::new(Pacer::per_minute(budget));
+            let calls = budget * 3 + 5;
+            let times = admission_times(pacer, calls as usize).await;
+            let busiest = busiest_window(&times, Duration::from_secs(60));
+            assert!(busiest <= budget as usize, "budget {budget}: {busiest}");
+            // And the pacer is not needlessly slow: `calls` calls take at most one minute per
+            // budget's worth, plus one.
+            let minutes = calls.div_ceil(budget) + 1;
+            assert!(*times.last().expect("times") < Duration::from_secs(60) * minutes);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tenth_of_the_budget_goes_at_once() {
+        let pacer = Arc::new(Pacer::per_minute(240));
+        assert_eq!(pacer.available(), 24);
+        let times = admission_times(pacer.clone(), 24).await;
+        assert!(times.iter().all(|t| *t == Duration::ZERO));
+        assert_eq!(pacer.available(), 0);
+        let next = admission_times(pacer, 1).await;
+        assert!(next[0] > Duration::ZERO);
+    }
+}

@@ -1,0 +1,334 @@
+//! The upstream's JSON, decoded leniently.
+//!
+//! Strict about what the gateway's contract needs (a record's `join_time` must be a time), lenient
+//! about everything else: numbers may arrive as numeric strings and strings as numbers, unknown
+//! fields are ignored, a missing `participants` is an empty page, an empty `left_time` means the
+//! person is still in the meeting.
+
+use serde::Deserialize;
+
+/// One page of `GET /v1/meetings/{id}/participants`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Page {
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub meeting_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub meeting_code: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub subject: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub schedule_start_time: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub schedule_end_time: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::vec")]
+    pub participants: Vec<Participant>,
+    #[serde(default, deserialize_with = "lenient::flag")]
+    pub has_remaining: bool,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub next_pos: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub total_count: Option<i64>,
+    /// Present when the upstream answered an error with status 200.
+    #[serde(default)]
+    pub error_info: Option<ErrorInfo>,
+}
+
+/// One participation record: one person joining once. Field names are the upstream's.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+pub struct Participant {
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub userid: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub ms_open_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub uuid: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub open_id: Option<String>,
+    /// Display name, base64 of bytes that need not be UTF-8.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub user_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_flag")]
+    pub is_enterprise_user: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub phone: Option<String>,
+    /// Unix seconds; required.
+    #[serde(deserialize_with = "lenient::int")]
+    pub join_time: i64,
+    /// Unix seconds; `None` while the person is still in the meeting.
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub left_time: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub instanceid: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub user_role: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub webinar_member_role: Option<i64>,
+    #[serde(default, rename = "IP", deserialize_with = "lenient::opt_string")]
+    pub ip: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub location: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub link_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub join_type: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub net: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub app_version: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_flag")]
+    pub audio_state: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::opt_flag")]
+    pub video_state: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::opt_flag")]
+    pub screen_shared_state: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub customer_data: Option<String>,
+}
+
+/// `{"error_info": {...}}`, Tencent's error body.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ErrorBody {
+    pub error_info: ErrorInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ErrorInfo {
+    #[serde(deserialize_with = "lenient::int")]
+    pub error_code: i64,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub new_error_code: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub message: Option<String>,
+}
+
+/// Deserializers that accept what the upstream documents and what it is known to send instead.
+mod lenient {
+    use std::fmt;
+
+    use serde::Deserialize;
+    use serde::de::{self, Deserializer, SeqAccess, Visitor};
+
+    /// An integer given as a JSON number or a numeric string.
+    pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        opt_int(d)?.ok_or_else(|| de::Error::custom("expected an integer, found an empty value"))
+    }
+
+    /// An integer, a numeric string, or empty (`""`, `null`) for none.
+    pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Option<i64>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer or a string of decimal digits")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Some(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                i64::try_from(v).map(Some).map_err(E::custom)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                    Ok(Some(v as i64))
+                } else {
+                    Err(E::custom(format!("expected an integer, found {v}")))
+                }
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                let v = v.trim();
+                if v.is_empty() {
+                    return Ok(None);
+                }
+                v.parse()
+                    .map(Some)
+                    .map_err(|_| E::custom(format!("expected an integer, found {v:?}")))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+        }
+        d.deserialize_any(V)
+    }
+
+    /// A string, or a number or boolean given where a string is documented.
+    pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Option<String>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Some(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Some(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Some(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Some(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Some(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Some(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+        }
+        d.deserialize_any(V)
+    }
+
+    /// A boolean given as `true`/`false`, `0`/`1` or their string forms.
+    pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        Ok(opt_flag(d)?.unwrap_or(false))
+    }
+
+    pub fn opt_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Option<bool>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a boolean")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Some(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Some(v != 0))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Some(v != 0))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v.trim() {
+                    "" => Ok(None),
+                    "true" | "1" => Ok(Some(true)),
+                    "false" | "0" => Ok(Some(false)),
+                    other => Err(E::custom(format!("expected a boolean, found {other:?}"))),
+                }
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+        }
+        d.deserialize_any(V)
+    }
+
+    /// A list, or `null` for an empty one.
+    pub fn vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Vec<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(100));
+                while let Some(item) = seq.next_element()? {
+                    out.push(item);
+                }
+                Ok(out)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Vec::new())
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Vec::new())
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                if v.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    Err(E::custom("expected a list, found a string"))
+                }
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_page_example_decodes() {
+        let body = r#"{
+          "meeting_id": "144115214488302892", "meeting_code": "746950080",
+          "subject": "Test Meeting", "schedule_start_time": "1572085800",
+          "schedule_end_time": "1572089400", "has_remaining": false,
+          "participants": [
+            {"userid": "test1", "user_name": "dBVzdDE=", "phone": "0A07C3D9...0C01",
+             "join_time": "1572085800", "left_time": "1572089400", "instanceid": 1}
+          ]
+        }"#;
+        let page: Page = serde_json::from_str(body).expect("decodes");
+        assert_eq!(page.schedule_end_time, Some(1572089400));
+        assert!(!page.has_remaining);
+        let p = &page.participants[0];
+        assert_eq!(p.userid.as_deref(), Some("test1"));
+        assert_eq!((p.join_time, p.left_time), (1572085800, Some(1572089400)));
+        assert_eq!(p.instanceid, Some(1));
+    }
+
+    #[test]
+    fn numbers_and_strings_are_accepted_either_way() {
+        let body = r#"{"participants": [{"userid": 42, "join_time": 1572085800,
+            "left_time": "", "instanceid": "5", "audio_state": 1, "IP": "10.0.0.1",
+            "is_enterprise_user": "true", "some_future_field": {"x": [1, 2]}}],
+            "has_remaining": "true", "next_pos": "5678", "total_count": 3.0}"#;
+        let page: Page = serde_json::from_str(body).expect("decodes");
+        let p = &page.participants[0];
+        assert_eq!(p.userid.as_deref(), Some("42"));
+        assert_eq!(p.left_time, None, "empty left_time means still in");
+        assert_eq!(p.instanceid, Some(5));
+        assert_eq!(p.audio_state, Some(true));
+        assert_eq!(p.is_enterprise_user, Some(true));
+        assert_eq!(p.ip.as_deref(), Some("10.0.0.1"));
+        assert!(page.has_remaining);
+        assert_eq!((page.next_pos, page.total_count), (Some(5678), Some(3)));
+    }
+
+    #[test]
+    fn a_missing_or_null_participants_list_is_empty() {
+        for body in [r#"{"has_remaining": false}"#, r#"{"participants": null}"#] {
+            let page: Page = serde_json::from_str(body).expect("decodes");
+            assert!(page.participants.is_empty());
+        }
+    }
+
+    #[test]
+    fn what_the_contract_needs_is_strict() {
+        for record in [r#"{}"#, r#"{"join_time": ""}"#, r#"{"join_time": "yesterday"}"#] {
+            let body = format!(r#"{{"participants": [{record}]}}"#);
+            assert!(serde_json::from_str::<Page>(&body).is_err(), "{record}");
+        }
+        assert!(serde_json::from_str::<Page>(r#"{"next_pos": 1.5}"#).is_err());
+    }
+
+    #[test]
+    fn error_bodies_decode() {
+        let body = r#"{"error_info":{"error_code":9003,"new_error_code":"9003","message":"会议不存在"}}"#;
+        let err: ErrorBody = serde_json::from_str(body).expect("decodes");
+        assert_eq!(err.error_info.error_code, 9003);
+        assert_eq!(err.error_info.new_error_code, Some(9003));
+    }
+}
