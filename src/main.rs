@@ -1,1 +1,23 @@
-fn main(){}
+//! Wiring only: parse the configuration, start telemetry, run the chosen mode.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use wemeet_gateway::config::{Cli, Mode};
+use wemeet_gateway::{modes, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    let result = match cli.mode {
+        Mode::Simulate(args) => modes::simulate(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("wemeet-gateway: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -249,7 +249,9 @@ impl UpstreamClient {
                         self.inner.page_timeout
                     )))
                 });
-            let outcome = result.as_ref().map_or_else(|e| e.class().as_str(), |_| "ok");
+            let outcome = result
+                .as_ref()
+                .map_or_else(|e| e.class().as_str(), |_| "ok");
             span.record("outcome", outcome);
             span.record("latency_ms", started.elapsed().as_secs_f64() * 1e3);
             let error = match result {
@@ -379,7 +381,13 @@ mod tests {
             origin("http://127.0.0.1:9000/").as_deref(),
             Some("http://127.0.0.1:9000")
         );
-        for bad in ["api.meeting.qq.com", "ftp://x", "https://x/v1", "https://u:p@x", "https://x?a=1"] {
+        for bad in [
+            "api.meeting.qq.com",
+            "ftp://x",
+            "https://x/v1",
+            "https://u:p@x",
+            "https://x?a=1",
+        ] {
             assert_eq!(origin(bad), None, "{bad}");
         }
     }
@@ -389,10 +397,13 @@ mod tests {
     fn urls_carry_the_signed_target_byte_for_byte() {
         let odd = ["张三", "a.b-c_d", "x@y+z", "Ünïcödé"];
         for user in odd {
-            let query = ParticipantsQuery::new("144115214488302892", Operator::user_id(user).expect("valid"))
-                .and_then(|q| q.with_sub_meeting("0012"))
-                .and_then(|q| q.with_window(Some(1), Some(2)))
-                .expect("valid");
+            let query = ParticipantsQuery::new(
+                "144115214488302892",
+                Operator::user_id(user).expect("valid"),
+            )
+            .and_then(|q| q.with_sub_meeting("0012"))
+            .and_then(|q| q.with_window(Some(1), Some(2)))
+            .expect("valid");
             let target = query.page_target(987654321, PAGE_SIZE);
             let url = Url::parse(&format!("https://api.meeting.qq.com{target}")).expect("url");
             let sent = format!("{}?{}", url.path(), url.query().expect("query"));
@@ -404,14 +415,31 @@ mod tests {
     fn answers_are_decoded_or_classified() {
         let page = decode(200, br#"{"participants":[],"has_remaining":false}"#).expect("page");
         assert!(page.participants.is_empty());
-        let err = decode(400, br#"{"error_info":{"error_code":9003,"message":"no such meeting"}}"#)
-            .expect_err("error");
-        assert_eq!((err.class(), err.code()), (ErrorClass::NotFound, Some(9003)));
-        let err = decode(200, br#"{"error_info":{"error_code":190310,"message":"quota"}}"#)
-            .expect_err("error in a 200");
+        let err = decode(
+            400,
+            br#"{"error_info":{"error_code":9003,"message":"no such meeting"}}"#,
+        )
+        .expect_err("error");
+        assert_eq!(
+            (err.class(), err.code()),
+            (ErrorClass::NotFound, Some(9003))
+        );
+        let err = decode(
+            200,
+            br#"{"error_info":{"error_code":190310,"message":"quota"}}"#,
+        )
+        .expect_err("error in a 200");
         assert_eq!(err.class(), ErrorClass::MinuteLimit);
-        assert_eq!(decode(502, b"<html>bad gateway</html>").expect_err("5xx").class(), ErrorClass::Transient);
-        assert_eq!(decode(200, b"{not json").expect_err("junk").class(), ErrorClass::Protocol);
+        assert_eq!(
+            decode(502, b"<html>bad gateway</html>")
+                .expect_err("5xx")
+                .class(),
+            ErrorClass::Transient
+        );
+        assert_eq!(
+            decode(200, b"{not json").expect_err("junk").class(),
+            ErrorClass::Protocol
+        );
     }
 
     #[test]
@@ -420,7 +448,10 @@ mod tests {
         for retry in 1..10 {
             let delay = backoff(&policy, retry);
             let ceiling = (policy.base_delay * (1 << (retry - 1))).min(policy.max_delay);
-            assert!(delay >= ceiling / 2 && delay <= ceiling, "retry {retry}: {delay:?}");
+            assert!(
+                delay >= ceiling / 2 && delay <= ceiling,
+                "retry {retry}: {delay:?}"
+            );
         }
     }
 }

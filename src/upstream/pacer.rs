@@ -96,7 +96,12 @@ mod tests {
 
     fn busiest_window(times: &[Duration], window: Duration) -> usize {
         (0..times.len())
-            .map(|i| times[i..].iter().take_while(|t| **t < times[i] + window).count())
+            .map(|i| {
+                times[i..]
+                    .iter()
+                    .take_while(|t| **t < times[i] + window)
+                    .count()
+            })
             .max()
             .unwrap_or(0)
     }

@@ -85,8 +85,7 @@ impl Operator {
 
 fn operator_text(parameter: &'static str, value: &str) -> Result<String, InvalidParameter> {
     let allowed = |c: char| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '+');
-    if value.is_empty() || value.chars().count() > MAX_OPERATOR_LEN || !value.chars().all(allowed)
-    {
+    if value.is_empty() || value.chars().count() > MAX_OPERATOR_LEN || !value.chars().all(allowed) {
         return Err(InvalidParameter::new(
             parameter,
             format!("must be 1 to {MAX_OPERATOR_LEN} letters, digits or `-_.@+`"),
@@ -219,7 +218,16 @@ mod tests {
     fn ids_must_be_digits_of_bounded_length() {
         let op = || Operator::user_id("owner1").expect("valid");
         assert!(ParticipantsQuery::new("144115214488302892", op()).is_ok());
-        for bad in ["", "12a", "../1", "1%2F2", "1?x=1", "1#", &"9".repeat(33), "１２"] {
+        for bad in [
+            "",
+            "12a",
+            "../1",
+            "1%2F2",
+            "1?x=1",
+            "1#",
+            &"9".repeat(33),
+            "１２",
+        ] {
             let err = ParticipantsQuery::new(bad, op()).expect_err(bad);
             assert_eq!(err.parameter, "meeting_id");
         }
@@ -232,11 +240,22 @@ mod tests {
     #[test]
     fn operator_values_are_a_safe_charset() {
         assert!(Operator::user_id("张三.li@corp+1").is_ok());
-        for bad in ["", "a/b", "a b", "a&b", "a?b", "a#b", "a%2Fb", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "a/b",
+            "a b",
+            "a&b",
+            "a?b",
+            "a#b",
+            "a%2Fb",
+            &"x".repeat(65),
+        ] {
             assert_eq!(Operator::user_id(bad).expect_err(bad).parameter, "userid");
         }
         assert_eq!(
-            Operator::operator_id("room", 1).expect_err("type").parameter,
+            Operator::operator_id("room", 1)
+                .expect_err("type")
+                .parameter,
             "operator_id_type"
         );
     }
@@ -262,16 +281,20 @@ mod tests {
 
     #[test]
     fn targets_encode_every_value_and_keep_a_fixed_order() {
-        let q = ParticipantsQuery::new("100000000000000003", Operator::user_id("张三").expect("ok"))
-            .and_then(|q| q.with_sub_meeting("1717000001"))
-            .and_then(|q| q.with_window(Some(1700000000), Some(1700086400)))
-            .expect("valid");
+        let q =
+            ParticipantsQuery::new("100000000000000003", Operator::user_id("张三").expect("ok"))
+                .and_then(|q| q.with_sub_meeting("1717000001"))
+                .and_then(|q| q.with_window(Some(1700000000), Some(1700086400)))
+                .expect("valid");
         assert_eq!(
             q.page_target(5678, 100),
             "/v1/meetings/100000000000000003/participants?sub_meeting_id=1717000001\
              &userid=%E5%BC%A0%E4%B8%89&start_time=1700000000&end_time=1700086400&pos=5678&size=100"
         );
-        assert_eq!(encode_query_value("a/b?c&d=e#f%g"), "a%2Fb%3Fc%26d%3De%23f%25g");
+        assert_eq!(
+            encode_query_value("a/b?c&d=e#f%g"),
+            "a%2Fb%3Fc%26d%3De%23f%25g"
+        );
     }
 
     /// Every value the SDK's vectors carry is encoded by us exactly as Tencent's SDK encodes it.
@@ -294,7 +317,10 @@ mod tests {
                 .iter()
                 .map(|p| {
                     let key = p[0].as_str().expect("key");
-                    format!("{key}={}", encode_query_value(p[1].as_str().expect("value")))
+                    format!(
+                        "{key}={}",
+                        encode_query_value(p[1].as_str().expect("value"))
+                    )
                 })
                 .collect();
             assert_eq!(ours.join("&"), query);

@@ -204,7 +204,12 @@ mod tests {
                 v.nonce.parse().expect("nonce"),
             );
             let sent = |name: &str| headers.get(name).map(|h| h.to_str().expect("ascii"));
-            assert_eq!(sent("x-tc-signature"), Some(v.signature.as_str()), "{}", v.name);
+            assert_eq!(
+                sent("x-tc-signature"),
+                Some(v.signature.as_str()),
+                "{}",
+                v.name
+            );
             assert_eq!(v.signature.len(), SIGNATURE_LEN, "{}", v.name);
             // Every header the SDK sends, except its own Content-Type spelling and User-Agent,
             // is sent with the same value; and nothing else is sent.

@@ -317,7 +317,11 @@ mod tests {
 
     #[test]
     fn what_the_contract_needs_is_strict() {
-        for record in [r#"{}"#, r#"{"join_time": ""}"#, r#"{"join_time": "yesterday"}"#] {
+        for record in [
+            r#"{}"#,
+            r#"{"join_time": ""}"#,
+            r#"{"join_time": "yesterday"}"#,
+        ] {
             let body = format!(r#"{{"participants": [{record}]}}"#);
             assert!(serde_json::from_str::<Page>(&body).is_err(), "{record}");
         }
@@ -326,7 +330,8 @@ mod tests {
 
     #[test]
     fn error_bodies_decode() {
-        let body = r#"{"error_info":{"error_code":9003,"new_error_code":"9003","message":"会议不存在"}}"#;
+        let body =
+            r#"{"error_info":{"error_code":9003,"new_error_code":"9003","message":"会议不存在"}}"#;
         let err: ErrorBody = serde_json::from_str(body).expect("decodes");
         assert_eq!(err.error_info.error_code, 9003);
         assert_eq!(err.error_info.new_error_code, Some(9003));

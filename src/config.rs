@@ -1,0 +1,225 @@
+//! Typed configuration: every setting is a flag and an environment variable, every secret may
+//! instead come from a file named by `<NAME>_FILE`, and everything is checked once at start-up,
+//! failing with the variable's name.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::upstream::Credentials;
+
+#[derive(Debug, Parser)]
+#[command(name = "wemeet-gateway", version, about)]
+pub struct Cli {
+    /// Log format: `human` for people, `json` for log collectors.
+    #[arg(long, env = "GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub mode: Mode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Mode {
+    /// Run the simulated Tencent Meeting API alone (for compose, tests and benchmarks).
+    Simulate(SimulateArgs),
+}
+
+/// The enterprise app's credentials. SecretId and SecretKey may be given as files.
+#[derive(Debug, Clone, Args)]
+pub struct CredentialArgs {
+    /// Tencent Meeting AppId of the enterprise.
+    #[arg(long, env = "WEMEET_APP_ID")]
+    pub app_id: Option<String>,
+    /// SdkId, only when one was assigned.
+    #[arg(long, env = "WEMEET_SDK_ID")]
+    pub sdk_id: Option<String>,
+    /// SecretId of the enterprise app.
+    #[arg(long, env = "WEMEET_SECRET_ID", hide_env_values = true)]
+    pub secret_id: Option<SecretString>,
+    /// File holding the SecretId (instead of WEMEET_SECRET_ID).
+    #[arg(long, env = "WEMEET_SECRET_ID_FILE")]
+    pub secret_id_file: Option<PathBuf>,
+    /// SecretKey of the enterprise app.
+    #[arg(long, env = "WEMEET_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<SecretString>,
+    /// File holding the SecretKey (instead of WEMEET_SECRET_KEY).
+    #[arg(long, env = "WEMEET_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SIMULATOR_LISTEN", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    /// Calls accepted per calendar minute; more are answered 190310.
+    #[arg(long, env = "SIMULATOR_CALLS_PER_MINUTE", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
+    pub calls_per_minute: u32,
+    /// Calls accepted per calendar day; more are answered 190311.
+    #[arg(long, env = "SIMULATOR_CALLS_PER_DAY", default_value_t = 200_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub calls_per_day: u32,
+    /// A dataset file (JSON, see `simulator::dataset::DatasetFile`); the demo set when absent.
+    #[arg(long, env = "SIMULATOR_DATASET")]
+    pub dataset: Option<PathBuf>,
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+}
+
+/// A configuration value that cannot be used, naming the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name}: set either {name} or {name}_FILE, not both")]
+    Ambiguous { name: &'static str },
+    #[error("{name}_FILE: cannot read {path}: {source}")]
+    SecretFile {
+        name: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("missing {names}: set all of WEMEET_APP_ID, WEMEET_SECRET_ID and WEMEET_SECRET_KEY")]
+    MissingCredentials { names: String },
+}
+
+/// A secret from its variable or from the file its `_FILE` variable names (trailing line breaks
+/// and spaces removed, as secret files usually end with one).
+pub fn resolve_secret(
+    name: &'static str,
+    value: Option<SecretString>,
+    file: Option<PathBuf>,
+) -> Result<Option<SecretString>, ConfigError> {
+    match (value, file) {
+        (Some(_), Some(_)) => Err(ConfigError::Ambiguous { name }),
+        (Some(value), None) => Ok(Some(value)),
+        (None, None) => Ok(None),
+        (None, Some(path)) => {
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
+                    name,
+                    path: path.display().to_string(),
+                    source,
+                })?;
+            Ok(Some(SecretString::from(text.trim_end().to_owned())))
+        }
+    }
+}
+
+/// Credentials the simulator accepts when none are configured. Demo values only.
+pub fn demo_credentials() -> Credentials {
+    Credentials {
+        app_id: "200000001".into(),
+        sdk_id: None,
+        secret_id: "AKIDdemoSecretId".into(),
+        secret_key: SecretString::from("demo-secret-key-not-for-production"),
+    }
+}
+
+impl CredentialArgs {
+    /// The configured credentials, `None` when none of them is set.
+    pub fn resolve(self) -> Result<Option<Credentials>, ConfigError> {
+        let secret_id = resolve_secret("WEMEET_SECRET_ID", self.secret_id, self.secret_id_file)?;
+        let secret_key =
+            resolve_secret("WEMEET_SECRET_KEY", self.secret_key, self.secret_key_file)?;
+        let sdk_id = self.sdk_id.filter(|s| !s.is_empty());
+        let (app_id, secret_id, secret_key) = match (self.app_id, secret_id, secret_key) {
+            (None, None, None) if sdk_id.is_none() => return Ok(None),
+            (Some(a), Some(i), Some(k)) => (a, i, k),
+            (a, i, k) => {
+                let missing: Vec<&str> = [
+                    (a.is_none(), "WEMEET_APP_ID"),
+                    (i.is_none(), "WEMEET_SECRET_ID"),
+                    (k.is_none(), "WEMEET_SECRET_KEY"),
+                ]
+                .into_iter()
+                .filter_map(|(missing, name)| missing.then_some(name))
+                .collect();
+                return Err(ConfigError::MissingCredentials {
+                    names: missing.join(", "),
+                });
+            }
+        };
+        let credentials = Credentials {
+            app_id,
+            sdk_id,
+            secret_id: secret_id.expose_secret().to_owned(),
+            secret_key,
+        };
+        credentials.validate().map_err(|e| ConfigError::Invalid {
+            name: match e.0 {
+                "AppId" => "WEMEET_APP_ID",
+                "SdkId" => "WEMEET_SDK_ID",
+                "SecretId" => "WEMEET_SECRET_ID",
+                _ => "WEMEET_SECRET_KEY",
+            },
+            reason: e.to_string(),
+        })?;
+        Ok(Some(credentials))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_come_from_a_variable_or_a_file_but_not_both() {
+        let dir = std::env::temp_dir().join(format!("wemeet-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("key");
+        std::fs::write(&file, "from-file\n").expect("write");
+        let secret = resolve_secret("X", None, Some(file.clone()))
+            .expect("ok")
+            .expect("some");
+        assert_eq!(secret.expose_secret(), "from-file");
+        let both = resolve_secret("X", Some("v".to_owned().into()), Some(file));
+        assert!(matches!(both, Err(ConfigError::Ambiguous { name: "X" })));
+        let missing = resolve_secret("X", None, Some(dir.join("absent")));
+        assert!(
+            missing
+                .expect_err("absent")
+                .to_string()
+                .starts_with("X_FILE: ")
+        );
+    }
+
+    #[test]
+    fn partial_credentials_name_what_is_missing() {
+        let args = CredentialArgs {
+            app_id: Some("1".into()),
+            sdk_id: None,
+            secret_id: None,
+            secret_id_file: None,
+            secret_key: Some("k".to_owned().into()),
+            secret_key_file: None,
+        };
+        let err = args.resolve().expect_err("incomplete").to_string();
+        assert!(
+            err.contains("WEMEET_SECRET_ID") && !err.contains("WEMEET_APP_ID,"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn printing_the_arguments_shows_no_secret() {
+        let args = CredentialArgs {
+            app_id: Some("1".into()),
+            sdk_id: None,
+            secret_id: Some("AKIDsecretid".to_owned().into()),
+            secret_id_file: None,
+            secret_key: Some("the-secret-key".to_owned().into()),
+            secret_key_file: None,
+        };
+        let printed = format!("{args:?}");
+        assert!(!printed.contains("the-secret-key") && !printed.contains("AKIDsecretid"));
+    }
+}

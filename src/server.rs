@@ -1,0 +1,79 @@
+//! A bound listener and the router it serves: binding first reports the real port (tests bind
+//! port 0), serving drains in-flight requests on shutdown.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+}
+
+/// Why a listener could not be bound; says which address.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub struct BindError {
+    pub addr: String,
+    pub source: io::Error,
+}
+
+impl Server {
+    pub async fn bind(addr: &str, router: Router) -> Result<Self, BindError> {
+        let listener = TcpListener::bind(addr).await.map_err(|source| BindError {
+            addr: addr.to_owned(),
+            source,
+        })?;
+        Ok(Self { listener, router })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+
+    /// Serves in the background until the runtime ends (tests, the demo's simulator).
+    pub fn spawn(self) -> SocketAddr {
+        let addr = self.local_addr();
+        tokio::spawn(self.serve(std::future::pending()));
+        addr
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (`docker stop`, Kubernetes).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received; draining in-flight requests");
+}
