@@ -122,7 +122,8 @@ pub struct Counters {
     pub calls: u64,
     /// Calls per meeting id.
     pub by_meeting: BTreeMap<String, u64>,
-    /// Calls per outcome: `ok`, or the Tencent error code, or `http_<status>`.
+    /// Answered calls per outcome: `ok`, the Tencent error code, or `http_<status>`. Calls the
+    /// client gave up on before the answer have none.
     pub by_outcome: BTreeMap<String, u64>,
     /// The most calls accepted in one calendar minute.
     pub busiest_minute: u64,
@@ -256,14 +257,21 @@ impl Simulator {
         Ok(())
     }
 
-    fn count(&self, meeting_id: &str, outcome: String) {
+    /// Counts a call as it arrives, so that calls abandoned by the client count too.
+    fn count_call(&self, meeting_id: &str) {
         let mut counters = lock(&self.state.counters);
         counters.calls += 1;
         *counters
             .by_meeting
             .entry(meeting_id.to_owned())
             .or_default() += 1;
-        *counters.by_outcome.entry(outcome).or_default() += 1;
+    }
+
+    fn count_outcome(&self, outcome: String) {
+        *lock(&self.state.counters)
+            .by_outcome
+            .entry(outcome)
+            .or_default() += 1;
     }
 }
 
@@ -274,6 +282,7 @@ async fn participants(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    sim.count_call(&meeting_id);
     let fault = sim.take_fault(&meeting_id);
     if let Some(ms) = fault.as_ref().and_then(|f| f.latency_ms) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -285,7 +294,7 @@ async fn participants(
         Err(Failure::Tencent(e)) => e.code.to_string(),
         Err(Failure::Status(status)) => format!("http_{status}"),
     };
-    sim.count(&meeting_id, outcome);
+    sim.count_outcome(outcome);
     match result {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(Failure::Tencent(e)) => e.into_response(),

@@ -1,0 +1,7 @@
+//! Black-box tests: the real servers on port 0, talked to over HTTP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+mod simulator;
+mod upstream_client;
