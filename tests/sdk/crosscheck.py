@@ -73,7 +73,7 @@ def main():
     expect_error("replayed nonce", 190301, lambda: page(0, JWTAuthenticator(nonce=nonce, timestamp=ts)))
     expect_error("skewed clock", 190300,
                  lambda: page(0, JWTAuthenticator(timestamp=str(int(time.time()) - 400))))
-    print("1 passed, 0 failed: sdk cross-check")
+    print("crosscheck: 1 passed, 0 failed")
 
 
 def expect_error(what, code, call):
@@ -90,7 +90,8 @@ def expect_error(what, code, call):
 
 
 def fail(message):
-    print(f"0 passed, 1 failed: sdk cross-check: {message}")
+    print(f"sdk cross-check: {message}")
+    print("crosscheck: 0 passed, 1 failed")
     sys.exit(1)
 
 
