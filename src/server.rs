@@ -6,6 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 #[derive(Debug)]
@@ -42,7 +43,12 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        axum::serve(self.listener, self.router)
+        // Without TCP_NODELAY, Nagle's algorithm holds back the tail of every response until the
+        // peer's delayed ACK: a millisecond or more per request on loopback.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
     }

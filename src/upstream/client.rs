@@ -178,13 +178,13 @@ impl UpstreamClient {
                     list
                 }
                 None => list.insert(ParticipantList {
+                    participants: with_room_for(page.participants, page.total_count),
                     meeting_id: page.meeting_id,
                     meeting_code: page.meeting_code,
                     subject: page.subject,
                     schedule_start_time: page.schedule_start_time,
                     schedule_end_time: page.schedule_end_time,
                     total_count: page.total_count,
-                    participants: page.participants,
                     completeness: Completeness::Complete,
                     pages: 1,
                 }),
@@ -312,10 +312,22 @@ impl UpstreamClient {
     }
 }
 
+/// The first page's records, in a vector with room for the whole list (as far as the upstream
+/// will serve it), so that merging never copies records to grow.
+fn with_room_for(mut first: Vec<Participant>, total_count: Option<i64>) -> Vec<Participant> {
+    let total = total_count.map_or(0, |t| usize::try_from(t).unwrap_or(0));
+    first.reserve(total.min(RECORD_CAP).saturating_sub(first.len()));
+    first
+}
+
 /// Decodes one answer: a page, or a classified error.
 pub fn decode(status: u16, body: &[u8]) -> Result<Page, UpstreamError> {
     if status == 200 {
-        let page: Page = serde_json::from_slice(body)
+        // One UTF-8 check over the whole body is much cheaper than serde_json's check of every
+        // string it reads from a byte slice.
+        let text = std::str::from_utf8(body)
+            .map_err(|e| UpstreamError::Protocol(format!("page is not UTF-8: {e}")))?;
+        let page: Page = serde_json::from_str(text)
             .map_err(|e| UpstreamError::Protocol(format!("undecodable page: {e}")))?;
         return match page.error_info {
             Some(info) => Err(api_error(status, info)),

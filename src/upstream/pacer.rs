@@ -47,8 +47,13 @@ impl Pacer {
     /// Waits until one more call is allowed, and reserves it. Reservations are first come,
     /// first served: a waiting caller holds its slot even while it sleeps.
     pub async fn acquire(&self) {
-        let at = self.reserve(Instant::now());
-        tokio::time::sleep_until(at).await;
+        let now = Instant::now();
+        let at = self.reserve(now);
+        // tokio's timer wheel ticks in milliseconds: sleeping "until now" would still wait for
+        // the next tick, so a call that may go now goes now.
+        if at > now {
+            tokio::time::sleep_until(at).await;
+        }
     }
 
     fn reserve(&self, now: Instant) -> Instant {

@@ -1,0 +1,103 @@
+//! The client's own cost: CPU per page (sign, send, parse, merge) and wall time to fetch the
+//! 60,000-record demo meeting (50,000 records, 500 pages) from a running zero-latency simulator.
+//!
+//! Run through `bench/upstream.sh`, which starts the simulator and the official SDK's loop beside
+//! it. Alone: `cargo bench --bench upstream_fetch -- http://127.0.0.1:PORT [ROUNDS]`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use wemeet_gateway::config::demo_credentials;
+use wemeet_gateway::simulator::demo::HUGE_MEETING;
+use wemeet_gateway::upstream::client::decode;
+use wemeet_gateway::upstream::{
+    ClientConfig, Operator, ParticipantsQuery, RetryPolicy, UpstreamClient,
+};
+
+/// CPU time of this thread so far (Linux's scheduler statistics, in nanoseconds). The runtime is
+/// single-threaded, so this is the client's whole cost.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").expect("Linux schedstat");
+    let nanos = stat.split_whitespace().next().expect("first field");
+    Duration::from_nanos(nanos.parse().expect("nanoseconds"))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// CPU to decode one full page, alone: the part of the per-page cost that is JSON.
+fn decode_cost() -> Duration {
+    let demo = wemeet_gateway::simulator::demo::dataset(1_764_000_000);
+    let huge = demo
+        .meetings
+        .iter()
+        .find(|m| m.meeting_id == HUGE_MEETING)
+        .unwrap();
+    let records: Vec<&str> = huge.participants[..100].iter().map(|r| r.get()).collect();
+    let body = format!(
+        r#"{{"meeting_id":"{HUGE_MEETING}","total_count":60000,"has_remaining":true,"next_pos":7919,"participants":[{}]}}"#,
+        records.join(",")
+    );
+    let rounds = 2_000;
+    let started = cpu_time();
+    for _ in 0..rounds {
+        let page = decode(200, std::hint::black_box(body.as_bytes())).unwrap();
+        assert_eq!(page.participants.len(), 100);
+    }
+    println!("page body: {} bytes for 100 records", body.len());
+    (cpu_time() - started) / rounds
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    let base_url = args
+        .next()
+        .expect("usage: upstream_fetch BASE_URL [ROUNDS]");
+    let rounds: usize = args.next().map_or(10, |r| r.parse().expect("rounds"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = UpstreamClient::new(ClientConfig {
+            base_url,
+            credentials: demo_credentials(),
+            calls_per_minute: u32::MAX,
+            page_timeout: Duration::from_secs(10),
+            list_deadline: Duration::from_secs(600),
+            retry: RetryPolicy::default(),
+        })
+        .unwrap();
+        let query =
+            ParticipantsQuery::new(HUGE_MEETING, Operator::user_id("owner1").unwrap()).unwrap();
+        client.fetch_participants(&query).await.unwrap(); // warm-up: connections, allocator
+        let (mut walls, mut per_page) = (Vec::new(), Vec::new());
+        let mut pages = 0;
+        for _ in 0..rounds {
+            let (cpu, wall) = (cpu_time(), Instant::now());
+            let list = client.fetch_participants(&query).await.unwrap();
+            let (wall, cpu) = (wall.elapsed(), cpu_time() - cpu);
+            assert_eq!(list.participants.len(), 50_000);
+            pages = list.pages;
+            walls.push(wall.as_secs_f64() * 1e3);
+            per_page.push(cpu.as_secs_f64() * 1e6 / f64::from(list.pages));
+        }
+        println!(
+            "rust client: decoding one page alone: {:.1} us",
+            decode_cost().as_secs_f64() * 1e6
+        );
+        println!(
+            "rust client: {rounds} fetches of 50,000 records ({pages} pages): \
+             median wall {:.1} ms, median client CPU {:.1} us/page",
+            median(&mut walls),
+            median(&mut per_page)
+        );
+    });
+}
+
+/// The binary's allocator, so that the cost measured is the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
