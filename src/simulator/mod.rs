@@ -499,15 +499,22 @@ fn page(
         };
         field("next_pos", &next);
     }
-    out.extend_from_slice(b",\"participants\":[");
-    for (i, record) in chunk.iter().enumerate() {
+    out.extend_from_slice(b",\"participants\":");
+    write_records(&mut out, chunk.into_iter());
+    out.push(b'}');
+    Ok(out)
+}
+
+/// Writes records as a JSON array, each exactly as stored.
+fn write_records<'a>(out: &mut Vec<u8>, records: impl Iterator<Item = &'a dataset::Record>) {
+    out.push(b'[');
+    for (i, record) in records.enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(record.json.get().as_bytes());
     }
-    out.extend_from_slice(b"]}");
-    Ok(out)
+    out.push(b']');
 }
 
 /// The participation-time filter. Tencent's rules: at most 31 days; a missing end is now, a
@@ -598,13 +605,6 @@ async fn meeting_records(
         return TencentError::new(190004, "sub_meeting_id missing or unknown").into_response();
     };
     let mut out = Vec::with_capacity(records.len() * 512);
-    out.push(b'[');
-    for (i, record) in records.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(record.json.get().as_bytes());
-    }
-    out.push(b']');
+    write_records(&mut out, records.iter());
     ([(header::CONTENT_TYPE, "application/json")], out).into_response()
 }
