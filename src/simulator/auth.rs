@@ -88,7 +88,7 @@ pub fn verify(
 
     let skew_ok = timestamp
         .parse::<i64>()
-        .is_ok_and(|ts| (now - ts).abs() <= CLOCK_TOLERANCE_SECS);
+        .is_ok_and(|ts| now.abs_diff(ts) <= CLOCK_TOLERANCE_SECS as u64);
     if !skew_ok {
         return Err(TencentError::new(
             190300,

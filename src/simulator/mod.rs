@@ -528,13 +528,20 @@ fn time_window(
     if recurring || (start.is_none() && end.is_none()) {
         return Ok(None);
     }
-    let end = end.unwrap_or(now);
-    let start = start.unwrap_or(end - MAX_WINDOW_SECS);
-    if start > end || end - start > MAX_WINDOW_SECS {
-        return Err(TencentError::new(
+    let refuse = || {
+        TencentError::new(
             190004,
-            "start_time and end_time must be ordered and at most 31 days apart",
-        ));
+            "start_time and end_time must be ordered, not negative, and at most 31 days apart",
+        )
+    };
+    let end = end.unwrap_or(now);
+    let start = match start {
+        Some(start) => start,
+        None => end.checked_sub(MAX_WINDOW_SECS).ok_or_else(refuse)?,
+    };
+    let width = end.checked_sub(start).ok_or_else(refuse)?;
+    if start < 0 || !(0..=MAX_WINDOW_SECS).contains(&width) {
+        return Err(refuse());
     }
     Ok(Some((start, end)))
 }

@@ -20,8 +20,9 @@ use crate::clock::{WallClock, unix_now};
 pub const PAGE_SIZE: u32 = 100;
 /// The upstream serves at most this many records of one list, over all pages.
 pub const RECORD_CAP: usize = 50_000;
-/// The most pages one list can take at full pages; more is a paging loop, not data.
-pub const MAX_PAGES: u32 = RECORD_CAP.div_ceil(PAGE_SIZE as usize) as u32;
+/// The most pages one list may take: twice what the record cap needs at full pages, as slack for
+/// an upstream that sends short pages. More is a paging loop, not data.
+pub const MAX_PAGES: u32 = 2 * RECORD_CAP.div_ceil(PAGE_SIZE as usize) as u32;
 
 /// How failed calls are retried.
 #[derive(Debug, Clone)]
@@ -153,21 +154,23 @@ impl UpstreamClient {
         &self,
         query: &ParticipantsQuery,
     ) -> Result<ParticipantList, UpstreamError> {
-        let deadline = self.inner.list_deadline;
-        tokio::time::timeout(deadline, self.fetch_all_pages(query))
+        let limit = self.inner.list_deadline;
+        let deadline = Instant::now() + limit;
+        tokio::time::timeout_at(deadline, self.fetch_all_pages(query, deadline))
             .await
-            .unwrap_or(Err(UpstreamError::Deadline(deadline)))
+            .unwrap_or(Err(UpstreamError::Deadline(limit)))
     }
 
     async fn fetch_all_pages(
         &self,
         query: &ParticipantsQuery,
+        deadline: Instant,
     ) -> Result<ParticipantList, UpstreamError> {
         let mut list: Option<ParticipantList> = None;
         let mut pos = 0;
         let mut cursors_seen = HashSet::from([pos]);
         for page_number in 1..=MAX_PAGES {
-            let page = self.fetch_page(query, pos, page_number).await?;
+            let page = self.fetch_page(query, pos, page_number, deadline).await?;
             let has_remaining = page.has_remaining;
             let next_pos = page.next_pos;
             let list = match &mut list {
@@ -212,7 +215,7 @@ impl UpstreamClient {
             pos = next;
             if page_number == MAX_PAGES {
                 return Err(UpstreamError::Protocol(format!(
-                    "more than {MAX_PAGES} pages for at most {RECORD_CAP} records"
+                    "more than {MAX_PAGES} pages without reaching the end or {RECORD_CAP} records"
                 )));
             }
         }
@@ -225,12 +228,15 @@ impl UpstreamClient {
         query: &ParticipantsQuery,
         pos: i64,
         page_number: u32,
+        deadline: Instant,
     ) -> Result<Page, UpstreamError> {
         let target = query.page_target(pos, PAGE_SIZE);
         let policy = &self.inner.retry;
         let (mut retries, mut minute_waits) = (0, 0);
         for attempt in 1.. {
-            self.inner.pacer.acquire().await;
+            if !self.inner.pacer.acquire_by(Some(deadline)).await {
+                return Err(UpstreamError::Deadline(self.inner.list_deadline));
+            }
             let span = info_span!(
                 "upstream_page",
                 meeting_id = query.meeting_id(),
@@ -281,7 +287,9 @@ impl UpstreamClient {
     async fn send_get(&self, target: &str) -> Result<Page, UpstreamError> {
         // Fresh timestamp and nonce on every try: Tencent rejects a reused pair.
         let timestamp = unix_now().as_secs();
-        let nonce = rand::random_range(1..=u64::MAX);
+        // Positive and within i64: the SDK's nonces are ~1.8e18, and a server that parses the
+        // nonce as a signed 64-bit integer must accept ours.
+        let nonce = rand::random_range(1..=i64::MAX as u64);
         let headers = signed_headers(
             &self.inner.credentials,
             "GET",

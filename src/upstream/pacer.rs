@@ -47,22 +47,36 @@ impl Pacer {
     /// Waits until one more call is allowed, and reserves it. Reservations are first come,
     /// first served: a waiting caller holds its slot even while it sleeps.
     pub async fn acquire(&self) {
+        let _ = self.acquire_by(None).await;
+    }
+
+    /// Like [`acquire`](Self::acquire), but books nothing and returns `false` at once when the
+    /// next free slot is after `deadline`: a fetch that would time out before its call never
+    /// holds a slot that others could have used.
+    pub async fn acquire_by(&self, deadline: Option<Instant>) -> bool {
         let now = Instant::now();
-        let at = self.reserve(now);
+        let Some(at) = self.reserve(now, deadline) else {
+            return false;
+        };
         // tokio's timer wheel ticks in milliseconds: sleeping "until now" would still wait for
         // the next tick, so a call that may go now goes now.
         if at > now {
             tokio::time::sleep_until(at).await;
         }
+        true
     }
 
-    fn reserve(&self, now: Instant) -> Instant {
+    fn reserve(&self, now: Instant, deadline: Option<Instant>) -> Option<Instant> {
         let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
         let scheduled = (*next).max(now);
-        *next = scheduled + self.interval;
-        scheduled
+        let at = scheduled
             .checked_sub(self.tolerance)
-            .map_or(now, |at| at.max(now))
+            .map_or(now, |at| at.max(now));
+        if deadline.is_some_and(|deadline| at > deadline) {
+            return None;
+        }
+        *next = scheduled + self.interval;
+        Some(at)
     }
 
     /// How many calls could start right now without waiting (for the quota gauge).
@@ -124,6 +138,22 @@ mod tests {
             let minutes = calls.div_ceil(budget) + 1;
             assert!(*times.last().expect("times") < Duration::from_secs(60) * minutes);
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_past_the_deadline_is_refused_without_being_booked() {
+        let pacer = Pacer::per_minute(10);
+        assert!(
+            pacer.acquire_by(None).await,
+            "the burst of one goes at once"
+        );
+        let soon = Instant::now() + Duration::from_secs(1);
+        assert!(!pacer.acquire_by(Some(soon)).await);
+        assert!(!pacer.acquire_by(Some(soon)).await);
+        // Nothing was booked by the refusals: the next slot is still one interval away.
+        let started = Instant::now();
+        assert!(pacer.acquire_by(None).await);
+        assert_eq!(started.elapsed(), Duration::from_secs(6));
     }
 
     #[tokio::test(start_paused = true)]

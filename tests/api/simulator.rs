@@ -145,3 +145,27 @@ async fn time_windows_follow_tencents_rules() {
     assert_eq!(status, 200);
     assert_eq!(body["total_count"], 0);
 }
+
+#[tokio::test]
+async fn extreme_numbers_are_refused_not_overflowed() {
+    let upstream = start_simulator(100).await;
+    let mut headers = signed_headers(&credentials(), "GET", TARGET, b"", now(), 41);
+    headers.insert(
+        "x-tc-timestamp",
+        http::HeaderValue::from_static("-9223372036854775808"),
+    );
+    let (_, body) = get(&upstream.base_url, TARGET, headers).await;
+    assert_eq!(error_code(&body), 190300);
+
+    let base = format!("/v1/meetings/{LIVE_MEETING}/participants?userid=owner1");
+    for (nonce, window) in (42..).zip([
+        "&start_time=-9223372036854775808&end_time=9223372036854775807",
+        "&end_time=-9223372036854775808",
+        "&start_time=9223372036854775807",
+    ]) {
+        let target = format!("{base}{window}");
+        let headers = signed_headers(&credentials(), "GET", &target, b"", now(), nonce);
+        let (status, body) = get(&upstream.base_url, &target, headers).await;
+        assert_eq!((status, error_code(&body)), (400, 190004), "{window}");
+    }
+}

@@ -105,7 +105,7 @@ async fn endless_paging_stops_at_the_page_bound() {
         .await
         .unwrap_err();
     assert_eq!(err.class(), ErrorClass::Protocol);
-    assert_eq!(upstream.simulator.counters().calls, 500);
+    assert_eq!(upstream.simulator.counters().calls, 1_000);
 }
 
 /// Injects `fault` and fetches the live meeting; returns the outcome class and the calls made.
