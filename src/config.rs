@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
@@ -11,14 +12,23 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::upstream::Credentials;
 
 #[derive(Debug, Parser)]
-#[command(name = "wemeet-gateway", version, about)]
+#[command(
+    name = "wemeet-gateway",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// Log format: `human` for people, `json` for log collectors.
     #[arg(long, env = "GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,
 
+    /// The mode to run; `serve` when none is given.
     #[command(subcommand)]
-    pub mode: Mode,
+    pub mode: Option<Mode>,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -29,8 +39,90 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Mode {
+    /// Run the production gateway (the default).
+    Serve(ServeArgs),
+    /// Run the gateway and a simulated Tencent Meeting API with demo meetings, on loopback.
+    Demo(DemoArgs),
     /// Run the simulated Tencent Meeting API alone (for compose, tests and benchmarks).
     Simulate(SimulateArgs),
+}
+
+/// How the gateway serves its callers: listener, inbound keys, CORS, timeouts.
+#[derive(Debug, Clone, Args)]
+pub struct GatewayArgs {
+    /// Address to listen on.
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Accepted API keys, as comma-separated SHA-256 hex digests of the keys
+    /// (`printf %s KEY | sha256sum`).
+    #[arg(long, env = "GATEWAY_API_KEYS", hide_env_values = true)]
+    pub api_keys: Option<SecretString>,
+    /// File holding GATEWAY_API_KEYS.
+    #[arg(long, env = "GATEWAY_API_KEYS_FILE")]
+    pub api_keys_file: Option<PathBuf>,
+    /// Serve callers without an API key. Required to start with no keys configured.
+    #[arg(long, env = "GATEWAY_ALLOW_ANONYMOUS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_anonymous: bool,
+    /// Browser origins allowed by CORS, comma-separated (e.g. `https://app.example.com`).
+    #[arg(long, env = "GATEWAY_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Longest time the gateway spends on one request before answering 504.
+    #[arg(long, env = "GATEWAY_REQUEST_TIMEOUT", default_value = "60s", value_parser = duration)]
+    pub request_timeout: Duration,
+    /// How long in-flight requests may run after SIGTERM or SIGINT before the process exits.
+    #[arg(long, env = "GATEWAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = duration)]
+    pub shutdown_grace: Duration,
+}
+
+/// How the gateway talks to Tencent Meeting.
+#[derive(Debug, Clone, Args)]
+pub struct UpstreamArgs {
+    /// Base URL of the Tencent Meeting API: scheme, host and optional port.
+    #[arg(
+        long,
+        env = "WEMEET_API_BASE",
+        default_value = "https://api.meeting.qq.com"
+    )]
+    pub api_base: String,
+    /// Operator on whose behalf lists are read when the caller names none (an enterprise
+    /// userid: the meetings' creator or an enterprise admin).
+    #[arg(long, env = "WEMEET_OPERATOR_USERID")]
+    pub operator_userid: Option<String>,
+    /// Outbound calls per minute, shared by every fetch (Tencent allows 300 for the whole app).
+    #[arg(long, env = "WEMEET_CALLS_PER_MINUTE", default_value_t = 240, value_parser = clap::value_parser!(u32).range(1..))]
+    pub calls_per_minute: u32,
+    /// Longest wait for one upstream page.
+    #[arg(long, env = "WEMEET_PAGE_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub page_timeout: Duration,
+    /// Longest time to fetch a whole list, paging, pacing and retries included.
+    #[arg(long, env = "WEMEET_FETCH_DEADLINE", default_value = "5m", value_parser = duration)]
+    pub fetch_deadline: Duration,
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Address the demo gateway listens on.
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Calls per minute the demo's simulated upstream allows; the gateway paces at 80 % of it.
+    /// Higher than Tencent's 300 so that the 60,000-record meeting loads in seconds.
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub upstream_calls_per_minute: u32,
+}
+
+/// Parses `30s`, `5m`, `1h`, `250ms`.
+fn duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value).map_err(|e| format!("{e} (use e.g. 30s, 5m, 1h)"))
 }
 
 /// The enterprise app's credentials. SecretId and SecretKey may be given as files.
@@ -89,6 +181,29 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
     #[error("missing {names}: set all of WEMEET_APP_ID, WEMEET_SECRET_ID and WEMEET_SECRET_KEY")]
     MissingCredentials { names: String },
+    #[error("{name} is required")]
+    Missing { name: &'static str },
+}
+
+/// SHA-256 digests of the accepted API keys, from `GATEWAY_API_KEYS` (comma-separated hex).
+pub fn parse_api_key_digests(value: &SecretString) -> Result<Vec<[u8; 32]>, ConfigError> {
+    let mut digests = Vec::new();
+    for (index, item) in value.expose_secret().split(',').enumerate() {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(item, &mut digest).map_err(|_| ConfigError::Invalid {
+            name: "GATEWAY_API_KEYS",
+            reason: format!(
+                "entry {} is not a SHA-256 hex digest (64 hex digits); store digests, not keys",
+                index + 1
+            ),
+        })?;
+        digests.push(digest);
+    }
+    Ok(digests)
 }
 
 /// A secret from its variable or from the file its `_FILE` variable names (trailing line breaks
@@ -204,6 +319,27 @@ mod tests {
         };
         let err = args.resolve().expect_err("incomplete").to_string();
         assert!(err.starts_with("missing WEMEET_SECRET_ID: "), "{err}");
+    }
+
+    #[test]
+    fn api_keys_are_digests_and_a_bad_entry_is_named_without_its_value() {
+        let good = "a".repeat(64);
+        let value = SecretString::from(format!("{good}, {}", "B".repeat(64)));
+        assert_eq!(parse_api_key_digests(&value).expect("valid").len(), 2);
+        let err = parse_api_key_digests(&SecretString::from(format!("{good},my-plain-key")))
+            .expect_err("a plain key is refused")
+            .to_string();
+        assert!(
+            err.contains("entry 2") && !err.contains("my-plain-key"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn durations_use_the_humantime_form() {
+        assert_eq!(duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(duration("5m"), Ok(Duration::from_secs(300)));
+        assert!(duration("30").is_err());
     }
 
     #[test]

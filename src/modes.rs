@@ -1,11 +1,25 @@
 //! The binary's modes, each a function from its parsed arguments to a running service.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::config::{ConfigError, SimulateArgs, demo_credentials};
+use axum::http::HeaderValue;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+
+use crate::app::{AppConfig, router};
+use crate::config::{
+    ConfigError, DemoArgs, ServeArgs, SimulateArgs, demo_credentials, parse_api_key_digests,
+    resolve_secret,
+};
 use crate::server::{BindError, Server, shutdown_signal};
 use crate::simulator::dataset::{Dataset, DatasetError};
+use crate::simulator::demo::{
+    HUGE_MEETING, LIVE_MEETING, NOT_STARTED_MEETING, RECURRING_MEETING, SEED_MEETING, SUB_MEETINGS,
+};
 use crate::simulator::{Simulator, SimulatorConfig, demo_dataset};
+use crate::upstream::client::ClientBuildError;
+use crate::upstream::{ClientConfig, Operator, RetryPolicy, UpstreamClient};
 
 /// Why a mode could not start or stopped with an error; the message is for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -16,8 +30,157 @@ pub enum StartError {
     Dataset(#[from] DatasetError),
     #[error(transparent)]
     Bind(#[from] BindError),
+    #[error("WEMEET_API_BASE and credentials: {0}")]
+    Client(#[from] ClientBuildError),
     #[error("server error: {0}")]
     Serve(#[from] std::io::Error),
+}
+
+/// `wemeet-gateway serve`: the production gateway.
+pub async fn serve(args: ServeArgs) -> Result<(), StartError> {
+    let gateway = args.gateway;
+    let upstream = args.upstream;
+    let credentials = upstream
+        .credentials
+        .resolve()?
+        .ok_or(ConfigError::MissingCredentials {
+            names: "WEMEET_APP_ID, WEMEET_SECRET_ID, WEMEET_SECRET_KEY".into(),
+        })?;
+    let keys = resolve_secret("GATEWAY_API_KEYS", gateway.api_keys, gateway.api_keys_file)?;
+    let api_key_digests = keys
+        .as_ref()
+        .map(parse_api_key_digests)
+        .transpose()?
+        .unwrap_or_default();
+    if api_key_digests.is_empty() && !gateway.allow_anonymous {
+        return Err(ConfigError::Invalid {
+            name: "GATEWAY_API_KEYS",
+            reason: "no API keys configured; set GATEWAY_API_KEYS (SHA-256 digests) or GATEWAY_ALLOW_ANONYMOUS=true".into(),
+        }
+        .into());
+    }
+    let default_operator = upstream
+        .operator_userid
+        .as_deref()
+        .map(Operator::user_id)
+        .transpose()
+        .map_err(|e| ConfigError::Invalid {
+            name: "WEMEET_OPERATOR_USERID",
+            reason: e.reason,
+        })?;
+    let cors_origins = cors_origins(&gateway.cors_origins)?;
+    let client = UpstreamClient::new(ClientConfig {
+        base_url: upstream.api_base,
+        credentials,
+        calls_per_minute: upstream.calls_per_minute,
+        page_timeout: upstream.page_timeout,
+        list_deadline: upstream.fetch_deadline,
+        retry: RetryPolicy::default(),
+    })?;
+    let app = router(AppConfig {
+        upstream: client,
+        default_operator,
+        api_key_digests,
+        allow_anonymous: gateway.allow_anonymous,
+        cors_origins,
+        request_timeout: gateway.request_timeout,
+    });
+    let server = Server::bind(&gateway.listen, app).await?;
+    tracing::info!(address = %server.local_addr(), anonymous = gateway.allow_anonymous, "gateway listening");
+    server
+        .serve_with_grace(shutdown_signal(), gateway.shutdown_grace)
+        .await?;
+    tracing::info!("gateway stopped");
+    Ok(())
+}
+
+fn cors_origins(origins: &[String]) -> Result<Vec<HeaderValue>, ConfigError> {
+    origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let plain = origin.starts_with("http://") || origin.starts_with("https://");
+            HeaderValue::from_str(origin)
+                .ok()
+                .filter(|_| plain && !origin.ends_with('/'))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "GATEWAY_CORS_ORIGINS",
+                    reason: format!("{origin:?} is not an origin like https://app.example.com"),
+                })
+        })
+        .collect()
+}
+
+/// `wemeet-gateway demo`: the simulator and the gateway in one process, on loopback.
+pub async fn demo(args: DemoArgs) -> Result<(), StartError> {
+    let credentials = demo_credentials();
+    let simulator = Simulator::new(SimulatorConfig {
+        credentials: credentials.clone(),
+        calls_per_minute: args.upstream_calls_per_minute,
+        calls_per_day: u32::MAX,
+        dataset: demo_dataset(),
+    });
+    let upstream_addr = Server::bind("127.0.0.1:0", simulator.router())
+        .await?
+        .spawn();
+
+    let key = format!("demo-{}", hex::encode(rand::random::<[u8; 16]>()));
+    let client = UpstreamClient::new(ClientConfig {
+        base_url: format!("http://{upstream_addr}"),
+        credentials,
+        calls_per_minute: (args.upstream_calls_per_minute / 5 * 4).max(1),
+        page_timeout: Duration::from_secs(10),
+        list_deadline: Duration::from_secs(300),
+        retry: RetryPolicy::default(),
+    })?;
+    let app = router(AppConfig {
+        upstream: client,
+        default_operator: Some(Operator::user_id("owner1").expect("a valid userid")),
+        api_key_digests: vec![Sha256::digest(key.as_bytes()).into()],
+        allow_anonymous: false,
+        cors_origins: Vec::new(),
+        request_timeout: Duration::from_secs(300),
+    });
+    let server = Server::bind(&args.listen, app).await?;
+    let base = format!("http://{}", server.local_addr());
+    print_demo_banner(&base, &key, &upstream_addr.to_string());
+    server
+        .serve_with_grace(shutdown_signal(), Duration::from_secs(5))
+        .await?;
+    Ok(())
+}
+
+fn print_demo_banner(base: &str, key: &str, upstream: &str) {
+    println!(
+        "wemeet-gateway demo: the gateway on {base}, a simulated Tencent Meeting API on http://{upstream}"
+    );
+    println!("demo API key (valid until this process stops): {key}");
+    println!();
+    let sub = format!("?sub_meeting_id={}", SUB_MEETINGS[0]);
+    let meetings = [
+        (SEED_MEETING, "", "the API page's two sample records"),
+        (LIVE_MEETING, "", "a live meeting, 1,234 records"),
+        (
+            HUGE_MEETING,
+            "",
+            "60,000 records: 50,000 served, marked incomplete",
+        ),
+        (
+            RECURRING_MEETING,
+            sub.as_str(),
+            "a recurring meeting's first sub-meeting",
+        ),
+        (NOT_STARTED_MEETING, "", "not started: an empty list"),
+    ];
+    for (id, query, what) in meetings {
+        println!("# {what}");
+        println!(
+            "curl -H 'Authorization: Bearer {key}' '{base}/meetings/{id}/participants{query}'"
+        );
+    }
+    println!();
+    println!("health: {base}/healthz  readiness: {base}/readyz  metrics: {base}/metrics");
 }
 
 /// `wemeet-gateway simulate`: the simulated upstream alone.
@@ -44,7 +207,6 @@ pub async fn simulate(args: SimulateArgs) -> Result<(), StartError> {
         args.calls_per_minute
     );
     if demo {
-        use secrecy::ExposeSecret;
         // Demo credentials only: configured ones are never printed.
         println!(
             "demo credentials: WEMEET_APP_ID={} WEMEET_SECRET_ID={} WEMEET_SECRET_KEY={}",

@@ -53,6 +53,33 @@ impl Server {
             .await
     }
 
+    /// Serves until `shutdown` completes, then lets in-flight requests finish for at most
+    /// `grace`; requests still running then are dropped.
+    pub async fn serve_with_grace(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        grace: std::time::Duration,
+    ) -> io::Result<()> {
+        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = self.serve(async move {
+            shutdown.await;
+            let _ = signalled_tx.send(());
+        });
+        tokio::pin!(serving);
+        tokio::select! {
+            result = &mut serving => result,
+            Ok(()) = signalled_rx => {
+                match tokio::time::timeout(grace, serving).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the shutdown grace period; exiting");
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
     /// Serves in the background until the runtime ends (tests, the demo's simulator).
     pub fn spawn(self) -> SocketAddr {
         let addr = self.local_addr();

@@ -219,7 +219,9 @@ impl UpstreamClient {
                 )));
             }
         }
-        Ok(list.expect("the loop runs at least once"))
+        let list = list.expect("the loop runs at least once");
+        metrics::histogram!(crate::metrics::PAGES_PER_FETCH).record(f64::from(list.pages));
+        Ok(list)
     }
 
     /// One page, retried as its failure class allows.
@@ -234,7 +236,10 @@ impl UpstreamClient {
         let policy = &self.inner.retry;
         let (mut retries, mut minute_waits) = (0, 0);
         for attempt in 1.. {
-            if !self.inner.pacer.acquire_by(Some(deadline)).await {
+            let admitted = self.inner.pacer.acquire_by(Some(deadline)).await;
+            metrics::gauge!(crate::metrics::QUOTA_AVAILABLE)
+                .set(f64::from(self.inner.pacer.available()));
+            if !admitted {
                 return Err(UpstreamError::Deadline(self.inner.list_deadline));
             }
             let span = info_span!(
@@ -258,8 +263,11 @@ impl UpstreamClient {
             let outcome = result
                 .as_ref()
                 .map_or_else(|e| e.class().as_str(), |_| "ok");
+            let latency = started.elapsed().as_secs_f64();
             span.record("outcome", outcome);
-            span.record("latency_ms", started.elapsed().as_secs_f64() * 1e3);
+            span.record("latency_ms", latency * 1e3);
+            metrics::counter!(crate::metrics::UPSTREAM_CALLS, "outcome" => outcome).increment(1);
+            metrics::histogram!(crate::metrics::UPSTREAM_LATENCY).record(latency);
             let error = match result {
                 Ok(page) => return Ok(page),
                 Err(error) => error,

@@ -16,6 +16,18 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// The parameters a caller may give, as the upstream names them; a name that contains another
+/// comes before it.
+pub const PARAMETERS: [&str; 7] = [
+    "sub_meeting_id",
+    "meeting_id",
+    "operator_id_type",
+    "operator_id",
+    "userid",
+    "start_time",
+    "end_time",
+];
+
 /// Longest meeting or sub-meeting id accepted.
 pub const MAX_ID_DIGITS: usize = 32;
 /// Longest `userid` or `operator_id` accepted.

@@ -87,3 +87,79 @@ pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
+
+/// A running gateway pointed at a simulator, and a key it accepts.
+pub struct TestGateway {
+    pub upstream: TestUpstream,
+    pub base_url: String,
+    pub api_key: String,
+    pub http: reqwest::Client,
+}
+
+pub const API_KEY: &str = "test-api-key-7c1d3f";
+
+pub async fn start_gateway() -> TestGateway {
+    start_gateway_with(start_simulator(100_000).await, |_| {}).await
+}
+
+pub async fn start_gateway_with(
+    upstream: TestUpstream,
+    adjust: impl FnOnce(&mut wemeet_gateway::app::AppConfig),
+) -> TestGateway {
+    use sha2::Digest;
+    let mut config = wemeet_gateway::app::AppConfig {
+        upstream: client(&upstream),
+        default_operator: Some(Operator::user_id("owner1").unwrap()),
+        api_key_digests: vec![sha2::Sha256::digest(API_KEY.as_bytes()).into()],
+        allow_anonymous: false,
+        cors_origins: Vec::new(),
+        request_timeout: Duration::from_secs(60),
+    };
+    adjust(&mut config);
+    let server = Server::bind("127.0.0.1:0", wemeet_gateway::app::router(config))
+        .await
+        .expect("bind");
+    let addr = server.spawn();
+    TestGateway {
+        upstream,
+        base_url: format!("http://{addr}"),
+        api_key: API_KEY.into(),
+        http: http_client(),
+    }
+}
+
+impl TestGateway {
+    /// GET with the test key.
+    pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path_and_query}", self.base_url))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub fn upstream_calls(&self) -> u64 {
+        self.upstream.simulator.counters().calls
+    }
+}
+
+/// A problem+json answer: status, body, and that the content type says so.
+pub async fn problem(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let content_type = response.headers()[reqwest::header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json", "status {status}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:wemeet-gateway:problem:")
+    );
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    (status, body)
+}

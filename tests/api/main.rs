@@ -3,5 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod participants;
+mod process;
 mod simulator;
 mod upstream_client;

@@ -1,0 +1,4 @@
+//! HTTP handlers and the public response types, one file per resource.
+
+pub mod health;
+pub mod participants;

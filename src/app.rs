@@ -1,0 +1,267 @@
+//! The gateway application: state, router, middleware stack, serving with graceful shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::info_span;
+
+use crate::api;
+use crate::clock::unix_now;
+use crate::error::{ApiError, AuthFailure};
+use crate::upstream::{
+    ErrorClass, Operator, ParticipantList, ParticipantsQuery, UpstreamClient, UpstreamError,
+};
+
+/// What the gateway needs to build its router.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub upstream: UpstreamClient,
+    /// The operator used when a caller names none.
+    pub default_operator: Option<Operator>,
+    /// SHA-256 digests of the accepted API keys.
+    pub api_key_digests: Vec<[u8; 32]>,
+    /// Serve callers without a key.
+    pub allow_anonymous: bool,
+    pub cors_origins: Vec<HeaderValue>,
+    pub request_timeout: Duration,
+}
+
+/// The state every handler shares: cheap handles only.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    upstream: UpstreamClient,
+    default_operator: Option<Operator>,
+    keys: ApiKeys,
+    metrics: PrometheusHandle,
+    /// Unix second until which the upstream has locked us out, and why (0: not locked out).
+    locked_until: AtomicU64,
+    lockout_reason: AtomicU64,
+}
+
+const LOCKOUT_REASONS: [&str; 3] = [
+    "the upstream rejects the gateway's credentials or signature",
+    "the upstream rejects the gateway's clock",
+    "the enterprise's daily API quota is spent",
+];
+
+impl AppState {
+    pub fn default_operator(&self) -> Option<&Operator> {
+        self.inner.default_operator.as_ref()
+    }
+
+    /// Fetches a list, and remembers whether the upstream has locked the gateway out.
+    pub async fn fetch_participants(
+        &self,
+        query: &ParticipantsQuery,
+    ) -> Result<ParticipantList, UpstreamError> {
+        let result = self.inner.upstream.fetch_participants(query).await;
+        let now = unix_now().as_secs();
+        let lockout = match &result {
+            Ok(_) => Some((0, 0)),
+            Err(e) => match e.class() {
+                // Locked out until something succeeds; readiness re-checks every minute.
+                ErrorClass::Credentials => Some((now + 60, 0)),
+                ErrorClass::ClockSkew => Some((now + 60, 1)),
+                ErrorClass::DailyLimit => Some((now + 3600, 2)),
+                _ => None,
+            },
+        };
+        if let Some((until, reason)) = lockout {
+            self.inner.lockout_reason.store(reason, Ordering::Relaxed);
+            self.inner.locked_until.store(until, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Why the gateway is not ready, if it is not.
+    pub fn lockout(&self) -> Option<&'static str> {
+        let until = self.inner.locked_until.load(Ordering::Relaxed);
+        (until > unix_now().as_secs()).then(|| {
+            let reason = self.inner.lockout_reason.load(Ordering::Relaxed) as usize;
+            LOCKOUT_REASONS[reason.min(LOCKOUT_REASONS.len() - 1)]
+        })
+    }
+
+    pub fn quota_available(&self) -> u32 {
+        self.inner.upstream.quota_available()
+    }
+
+    pub fn render_metrics(&self) -> String {
+        self.inner.metrics.render()
+    }
+}
+
+/// Inbound API keys, kept only as SHA-256 digests.
+#[derive(Clone)]
+struct ApiKeys {
+    digests: Vec<[u8; 32]>,
+    allow_anonymous: bool,
+}
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeys")
+            .field("digests", &self.digests.len())
+            .field("allow_anonymous", &self.allow_anonymous)
+            .finish()
+    }
+}
+
+impl ApiKeys {
+    fn check(&self, authorization: Option<&HeaderValue>) -> Result<(), AuthFailure> {
+        let Some(value) = authorization else {
+            return if self.allow_anonymous {
+                Ok(())
+            } else {
+                Err(AuthFailure::Missing)
+            };
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && !k.contains(' '))
+            .ok_or(AuthFailure::Malformed)?;
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        // Compare with every digest, in constant time, so timing reveals nothing.
+        let matched = self
+            .digests
+            .iter()
+            .fold(0u8, |found, d| found | d.ct_eq(&digest).unwrap_u8());
+        if matched == 1 {
+            Ok(())
+        } else {
+            Err(AuthFailure::Rejected)
+        }
+    }
+}
+
+async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match state
+        .inner
+        .keys
+        .check(request.headers().get(header::AUTHORIZATION))
+    {
+        Ok(()) => next.run(request).await,
+        Err(why) => ApiError::Unauthorized(why).into_response(),
+    }
+}
+
+/// Counts every answer by route template (never the raw path: ids would explode the labels).
+async fn count_requests(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(crate::metrics::HTTP_REQUESTS, "route" => route, "method" => method, "status" => status)
+        .increment(1);
+    response
+}
+
+/// Builds the gateway's router with its whole middleware stack.
+pub fn router(config: AppConfig) -> Router {
+    let state = AppState {
+        inner: Arc::new(Inner {
+            upstream: config.upstream,
+            default_operator: config.default_operator,
+            keys: ApiKeys {
+                digests: config.api_key_digests,
+                allow_anonymous: config.allow_anonymous,
+            },
+            metrics: crate::metrics::handle(),
+            locked_until: AtomicU64::new(0),
+            lockout_reason: AtomicU64::new(0),
+        }),
+    };
+    let protected = Router::new()
+        .route(
+            "/meetings/{meeting_id}/participants",
+            get(api::participants::list_participants),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_api_key,
+        ));
+    let open = Router::new()
+        .route("/healthz", get(api::health::healthz))
+        .route("/readyz", get(api::health::readyz))
+        .route("/metrics", get(api::health::metrics));
+
+    let mut app = protected
+        .merge(open)
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+        .layer(middleware::from_fn(count_requests));
+    if !config.cors_origins.is_empty() {
+        app = app.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(config.cors_origins))
+                .allow_methods([Method::GET, Method::DELETE])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::IF_NONE_MATCH,
+                    header::CACHE_CONTROL,
+                ])
+                .max_age(Duration::from_secs(600)),
+        );
+    }
+    let timeout = config.request_timeout;
+    app.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                    // The path, never the query: it may carry operator ids.
+                    let request_id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok());
+                    info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = request.uri().path(),
+                        request_id,
+                    )
+                }),
+            )
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(CatchPanicLayer::custom(|_| {
+                ApiError::Internal.into_response()
+            }))
+            .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                ApiError::RequestTimeout
+            }))
+            .timeout(timeout)
+            .layer(RequestBodyLimitLayer::new(16 * 1024)),
+    )
+}

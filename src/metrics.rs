@@ -1,0 +1,48 @@
+//! Prometheus metrics: names in one place, one recorder per process.
+//!
+//! The `metrics` facade allows one global recorder per process, so it is installed once and every
+//! gateway in the process (tests start several) renders the same registry.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// HTTP requests answered, by route, method and status.
+pub const HTTP_REQUESTS: &str = "gateway_http_requests_total";
+/// Upstream calls (one per page try), by outcome: `ok` or the failure class.
+pub const UPSTREAM_CALLS: &str = "gateway_upstream_calls_total";
+/// Latency of each upstream call, in seconds.
+pub const UPSTREAM_LATENCY: &str = "gateway_upstream_call_duration_seconds";
+/// Pages each complete list took.
+pub const PAGES_PER_FETCH: &str = "gateway_upstream_pages_per_fetch";
+/// Upstream calls that could start now without waiting for the pacer.
+pub const QUOTA_AVAILABLE: &str = "gateway_upstream_quota_available_calls";
+
+/// The process's Prometheus recorder, installed on first use.
+pub fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(UPSTREAM_LATENCY.into()),
+                    &[
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                    ],
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(PAGES_PER_FETCH.into()),
+                        &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0],
+                    )
+                })
+                .expect("bucket lists are not empty");
+            match builder.install_recorder() {
+                Ok(handle) => handle,
+                // Another recorder was installed first (an embedding program's): render our own
+                // registry, which then stays empty, rather than fail.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}

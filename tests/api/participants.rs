@@ -1,0 +1,453 @@
+//! `GET /meetings/{id}/participants` through the real gateway, against the simulator.
+
+use base64::Engine as _;
+use serde_json::Value;
+use wemeet_gateway::simulator::Fault;
+use wemeet_gateway::simulator::demo::{
+    HUGE_MEETING, LIVE_MEETING, NOT_STARTED_MEETING, OUTSIDER, RECURRING_MEETING, SEED_MEETING,
+    SUB_MEETINGS,
+};
+
+use crate::helpers::*;
+
+/// What the gateway must answer for one stored record: same fields, times as integers,
+/// `left_time` null while still in, the name decoded beside its base64.
+fn expected(record: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    let name_b64 = record["user_name"].as_str();
+    let name = name_b64.map(|b| {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(b).unwrap();
+        String::from_utf8_lossy(&bytes).into_owned()
+    });
+    let time = |v: &Value| match v.as_str() {
+        Some("") | None => Value::Null,
+        Some(t) => Value::from(t.parse::<i64>().unwrap()),
+    };
+    for field in [
+        "userid",
+        "ms_open_id",
+        "uuid",
+        "open_id",
+        "is_enterprise_user",
+        "phone",
+        "instanceid",
+        "user_role",
+        "webinar_member_role",
+        "IP",
+        "location",
+        "link_type",
+        "join_type",
+        "net",
+        "app_version",
+        "audio_state",
+        "video_state",
+        "screen_shared_state",
+        "customer_data",
+    ] {
+        out.insert(
+            field.into(),
+            record.get(field).cloned().unwrap_or(Value::Null),
+        );
+    }
+    out.insert("user_name".into(), name.map_or(Value::Null, Value::from));
+    out.insert(
+        "user_name_base64".into(),
+        name_b64.map_or(Value::Null, Value::from),
+    );
+    out.insert("join_time".into(), time(&record["join_time"]));
+    out.insert("left_time".into(), time(&record["left_time"]));
+    Value::Object(out)
+}
+
+fn stored(gateway: &TestGateway, meeting: &str, sub: Option<&str>) -> Vec<Value> {
+    gateway.upstream.simulator.dataset().meetings[meeting]
+        .records(sub)
+        .unwrap()
+        .iter()
+        .map(|r| expected(&serde_json::from_str(r.json.get()).unwrap()))
+        .collect()
+}
+
+async fn list(gateway: &TestGateway, path: &str) -> Value {
+    let response = gateway.get(path).await;
+    assert_eq!(response.status(), 200, "{path}");
+    assert!(response.headers().contains_key("x-request-id"));
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_demo_meeting_returns_exactly_the_stored_records_decoded_and_typed() {
+    let gateway = start_gateway().await;
+    for meeting in [SEED_MEETING, LIVE_MEETING] {
+        let body = list(&gateway, &format!("/meetings/{meeting}/participants")).await;
+        assert_eq!(
+            body["participants"].as_array().unwrap(),
+            &stored(&gateway, meeting, None)
+        );
+        assert_eq!(body["complete"], true);
+        assert_eq!(body["incomplete_reason"], Value::Null);
+        assert_eq!(body["meeting_id"], meeting);
+        assert!(body["schedule_start_time"].is_i64());
+    }
+    for sub in SUB_MEETINGS {
+        let path = format!("/meetings/{RECURRING_MEETING}/participants?sub_meeting_id={sub}");
+        let body = list(&gateway, &path).await;
+        let records = stored(&gateway, RECURRING_MEETING, Some(sub));
+        assert_eq!(body["participants"].as_array().unwrap(), &records);
+    }
+    let live = list(&gateway, &format!("/meetings/{LIVE_MEETING}/participants")).await;
+    let still_in = live["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["left_time"].is_null());
+    assert!(still_in.count() > 0, "the live meeting has people still in");
+    let names: Vec<&str> = live["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["user_name"].as_str())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.contains('\u{fffd}')),
+        "invalid UTF-8 is replaced"
+    );
+    assert!(
+        names.iter().any(|n| n.contains("张")),
+        "Chinese names decode"
+    );
+}
+
+#[tokio::test]
+async fn the_capped_meeting_is_50000_records_marked_incomplete() {
+    let gateway = start_gateway().await;
+    let body = list(&gateway, &format!("/meetings/{HUGE_MEETING}/participants")).await;
+    assert_eq!(body["participants"].as_array().unwrap().len(), 50_000);
+    assert_eq!(body["complete"], false);
+    assert!(
+        body["incomplete_reason"]
+            .as_str()
+            .unwrap()
+            .contains("50000")
+    );
+    assert_eq!(body["total_count"], 60_000);
+}
+
+#[tokio::test]
+async fn a_meeting_not_started_is_an_empty_complete_list() {
+    let gateway = start_gateway().await;
+    let body = list(
+        &gateway,
+        &format!("/meetings/{NOT_STARTED_MEETING}/participants"),
+    )
+    .await;
+    assert_eq!(body["participants"], serde_json::json!([]));
+    assert_eq!(body["complete"], true);
+}
+
+#[tokio::test]
+async fn a_recurring_meeting_without_sub_meeting_is_a_400_naming_it() {
+    let gateway = start_gateway().await;
+    let response = gateway
+        .get(&format!("/meetings/{RECURRING_MEETING}/participants"))
+        .await;
+    let (status, body) = problem(response).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["parameter"], "sub_meeting_id");
+    assert_eq!(body["upstream_code"], 190004);
+}
+
+#[tokio::test]
+async fn malformed_input_is_a_4xx_that_never_reaches_the_upstream() {
+    let gateway = start_gateway().await;
+    let paths = [
+        "/meetings/abc/participants".to_owned(),
+        "/meetings/..%2F..%2Fv1/participants".into(),
+        "/meetings/1%2F2/participants".into(),
+        format!("/meetings/{}/participants", "9".repeat(33)),
+        format!("/meetings/{LIVE_MEETING}/participants?userid=..%2Fadmin"),
+        format!("/meetings/{LIVE_MEETING}/participants?userid=a%26pos%3D9"),
+        format!("/meetings/{LIVE_MEETING}/participants?userid=a%3Fsize%3D1"),
+        format!("/meetings/{LIVE_MEETING}/participants?userid=a%23b"),
+        format!(
+            "/meetings/{LIVE_MEETING}/participants?userid={}",
+            "u".repeat(65)
+        ),
+        format!("/meetings/{LIVE_MEETING}/participants?sub_meeting_id=1%2F2"),
+        format!("/meetings/{LIVE_MEETING}/participants?sub_meeting_id=..%2F"),
+        format!("/meetings/{LIVE_MEETING}/participants?start_time=abc"),
+        format!("/meetings/{LIVE_MEETING}/participants?start_time=20&end_time=10"),
+        format!("/meetings/{LIVE_MEETING}/participants?operator_id=r1"),
+        format!("/meetings/{LIVE_MEETING}/participants?operator_id=r1%26x&operator_id_type=3"),
+        format!("/meetings/{LIVE_MEETING}/participants?userid=a&operator_id=b&operator_id_type=3"),
+        format!("/meetings/{LIVE_MEETING}/participants?userid=a&userid=b"),
+    ];
+    for path in &paths {
+        let (status, body) = problem(gateway.get(path).await).await;
+        assert!((400..500).contains(&status), "{path}: {status}");
+        if status == 400 {
+            assert!(body["parameter"].is_string(), "{path}: {body}");
+        }
+    }
+    assert_eq!(gateway.upstream_calls(), 0, "no input reached the upstream");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_problem_json() {
+    let gateway = start_gateway().await;
+    let (status, _) = problem(gateway.get("/nowhere").await).await;
+    assert_eq!(status, 404);
+    let response = gateway
+        .http
+        .post(format!("{}/meetings/1/participants", gateway.base_url))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(response).await.0, 405);
+}
+
+/// Injects a fault and returns the gateway's answer for the seed meeting.
+async fn answer_with_fault(fault: Fault) -> (u16, Value, Option<String>) {
+    // Long enough for the client to wait out per-minute limits before answering.
+    let gateway = start_gateway_with(start_simulator(100_000).await, |c| {
+        c.request_timeout = std::time::Duration::from_secs(600);
+    })
+    .await;
+    gateway.upstream.simulator.inject(fault);
+    let response = gateway
+        .get(&format!("/meetings/{SEED_MEETING}/participants"))
+        .await;
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let (status, body) = problem(response).await;
+    (status, body, retry_after)
+}
+
+fn error(code: i64) -> Fault {
+    Fault {
+        error_code: Some(code),
+        ..Fault::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_upstream_failure_class_has_its_status_and_type() {
+    let cases = [
+        (error(9003), 404, "meeting-not-found", false),
+        (error(9042), 403, "operator-forbidden", false),
+        (error(190004), 400, "upstream-rejected-parameter", false),
+        (error(200003), 502, "gateway-misconfigured", false),
+        (error(190303), 502, "gateway-misconfigured", false),
+        (error(190300), 502, "gateway-misconfigured", false),
+        (error(190310), 503, "upstream-rate-limited", true),
+        (error(190311), 503, "upstream-rate-limited", true),
+        (error(41), 502, "upstream-unavailable", false),
+        (
+            Fault {
+                http_status: Some(503),
+                ..Fault::default()
+            },
+            502,
+            "upstream-unavailable",
+            false,
+        ),
+        (
+            Fault {
+                malformed: true,
+                ..Fault::default()
+            },
+            502,
+            "upstream-invalid-response",
+            false,
+        ),
+        (error(123456), 502, "upstream-error", false),
+    ];
+    for (fault, status, kind, retry_after) in cases {
+        let code = fault.error_code;
+        let (got, body, retry) = answer_with_fault(fault).await;
+        assert_eq!(got, status, "{code:?}: {body}");
+        assert!(
+            body["type"].as_str().unwrap().ends_with(kind),
+            "{code:?}: {body}"
+        );
+        assert_eq!(retry.is_some(), retry_after, "{code:?}");
+        if let Some(code) = code {
+            assert_eq!(body["upstream_code"], code);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_upstream_slower_than_the_deadline_is_a_504() {
+    let upstream = start_simulator(100_000).await;
+    upstream.simulator.inject(Fault {
+        latency_ms: Some(60_000),
+        ..Fault::default()
+    });
+    let mut client_config = client_config(&upstream);
+    client_config.list_deadline = std::time::Duration::from_secs(20);
+    let gateway = start_gateway_with(upstream, |c| {
+        c.upstream = wemeet_gateway::upstream::UpstreamClient::new(client_config).unwrap();
+    })
+    .await;
+    let (status, body) = problem(
+        gateway
+            .get(&format!("/meetings/{SEED_MEETING}/participants"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 504, "{body}");
+}
+
+#[tokio::test]
+async fn real_refusals_from_the_upstream_are_classified() {
+    let gateway = start_gateway().await;
+    let (status, _) = problem(gateway.get("/meetings/999999/participants").await).await;
+    assert_eq!(status, 404);
+    let path = format!("/meetings/{LIVE_MEETING}/participants?userid={OUTSIDER}");
+    assert_eq!(problem(gateway.get(&path).await).await.0, 403);
+}
+
+#[tokio::test]
+async fn callers_need_a_valid_key_but_health_and_metrics_are_open() {
+    let gateway = start_gateway().await;
+    let url = format!("{}/meetings/{SEED_MEETING}/participants", gateway.base_url);
+    let without = gateway.http.get(&url).send().await.unwrap();
+    assert_eq!(
+        without.headers()["www-authenticate"],
+        r#"Bearer realm="wemeet-gateway""#
+    );
+    assert_eq!(problem(without).await.0, 401);
+    for header in [
+        "Bearer wrong-key",
+        "Basic dXNlcjpwYXNz",
+        "Bearer",
+        "Bearer a b",
+        "bearer",
+    ] {
+        let response = gateway
+            .http
+            .get(&url)
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.headers().contains_key("www-authenticate"));
+        assert_eq!(problem(response).await.0, 401, "{header}");
+    }
+    assert_eq!(gateway.upstream_calls(), 0);
+    for open in ["/healthz", "/readyz", "/metrics"] {
+        let response = gateway
+            .http
+            .get(format!("{}{open}", gateway.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{open}");
+    }
+}
+
+#[tokio::test]
+async fn anonymous_access_works_only_when_switched_on() {
+    let gateway = start_gateway_with(start_simulator(100_000).await, |c| {
+        c.api_key_digests.clear();
+        c.allow_anonymous = true;
+    })
+    .await;
+    let url = format!("{}/meetings/{SEED_MEETING}/participants", gateway.base_url);
+    assert_eq!(gateway.http.get(&url).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn the_request_id_is_echoed_or_generated() {
+    let gateway = start_gateway().await;
+    let url = format!("{}/healthz", gateway.base_url);
+    let response = gateway
+        .http
+        .get(&url)
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "abc-123");
+    let response = gateway.http.get(&url).send().await.unwrap();
+    assert_eq!(response.headers()["x-request-id"].len(), 36);
+}
+
+#[tokio::test]
+async fn readiness_fails_while_the_upstream_rejects_our_credentials() {
+    let gateway = start_gateway().await;
+    let readyz = format!("{}/readyz", gateway.base_url);
+    assert_eq!(
+        gateway.http.get(&readyz).send().await.unwrap().status(),
+        200
+    );
+    gateway.upstream.simulator.inject(error(200003));
+    gateway
+        .get(&format!("/meetings/{SEED_MEETING}/participants"))
+        .await;
+    let response = gateway.http.get(&readyz).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    gateway.upstream.simulator.clear_faults();
+    gateway
+        .get(&format!("/meetings/{SEED_MEETING}/participants"))
+        .await;
+    assert_eq!(
+        gateway.http.get(&readyz).send().await.unwrap().status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_and_upstream_calls() {
+    let gateway = start_gateway().await;
+    gateway
+        .get(&format!("/meetings/{LIVE_MEETING}/participants"))
+        .await;
+    let text = gateway
+        .http
+        .get(format!("{}/metrics", gateway.base_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "gateway_http_requests_total{",
+        "route=\"/meetings/{meeting_id}/participants\"",
+        "gateway_upstream_calls_total{outcome=\"ok\"}",
+        "gateway_upstream_call_duration_seconds_bucket",
+        "gateway_upstream_pages_per_fetch_bucket",
+        "gateway_upstream_quota_available_calls",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+    assert!(!text.contains(API_KEY) && !text.contains("test-secret-key"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_gateways_own_request_timeout_is_a_504_problem() {
+    let upstream = start_simulator(100_000).await;
+    upstream.simulator.inject(Fault {
+        latency_ms: Some(5_000),
+        ..Fault::default()
+    });
+    let gateway = start_gateway_with(upstream, |c| {
+        c.request_timeout = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let (status, body) = problem(
+        gateway
+            .get(&format!("/meetings/{SEED_MEETING}/participants"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["type"].as_str().unwrap()),
+        (504, "urn:wemeet-gateway:problem:timeout")
+    );
+}

@@ -1,0 +1,303 @@
+//! The real binary as an operator runs it: configuration errors, logs, signals.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::*;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_wemeet-gateway");
+const SECRET_KEY: &str = "process-test-secret-key-5a9e";
+const WRONG_SECRET_KEY: &str = "process-test-wrong-key-0b2c";
+
+fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BINARY);
+    command.args(args).env_clear().envs(env.iter().copied());
+    command
+}
+
+/// Starts a process and reads its output lines until `find` recognises one; gives up after 10 s.
+fn start_until(
+    mut command: Command,
+    find: impl Fn(&str) -> Option<String>,
+) -> (Child, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let (tx, rx) = std::sync::mpsc::channel();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = String::new();
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(found) = find(&line) {
+            return (child, found, rx);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the process did not start; it printed:\n{seen}");
+}
+
+const CREDENTIALS: [(&str, &str); 3] = [
+    ("WEMEET_APP_ID", "211000009"),
+    ("WEMEET_SECRET_ID", "AKIDprocessTest"),
+    ("WEMEET_SECRET_KEY", SECRET_KEY),
+];
+
+fn start_simulator_process() -> (Child, String) {
+    let command = command(&["simulate", "--listen", "127.0.0.1:0"], &CREDENTIALS);
+    let (child, base, _) = start_until(command, |line| {
+        line.strip_prefix("simulated Tencent Meeting API on ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_owned)
+    });
+    (child, base)
+}
+
+fn api_key_digest() -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(API_KEY.as_bytes()))
+}
+
+/// Starts `serve` against `upstream` with JSON debug logs; returns the process, its address and
+/// its output.
+fn start_gateway_process(
+    upstream: &str,
+    secret_key: &str,
+) -> (Child, String, std::sync::mpsc::Receiver<String>) {
+    let digest = api_key_digest();
+    let env = [
+        ("WEMEET_API_BASE", upstream),
+        ("WEMEET_APP_ID", CREDENTIALS[0].1),
+        ("WEMEET_SECRET_ID", CREDENTIALS[1].1),
+        ("WEMEET_SECRET_KEY", secret_key),
+        ("WEMEET_OPERATOR_USERID", "owner1"),
+        ("GATEWAY_LISTEN", "127.0.0.1:0"),
+        ("GATEWAY_API_KEYS", &digest),
+        ("GATEWAY_LOG_FORMAT", "json"),
+        ("GATEWAY_SHUTDOWN_GRACE", "10s"),
+        ("RUST_LOG", "trace"),
+    ];
+    start_until(command(&["serve"], &env), |line| {
+        let value: serde_json::Value = serde_json::from_str(line).ok()?;
+        (value["message"] == "gateway listening")
+            .then(|| format!("http://{}", value["address"].as_str().unwrap()))
+    })
+}
+
+fn drain(output: &std::sync::mpsc::Receiver<String>) -> String {
+    let mut all = String::new();
+    while let Ok(line) = output.recv_timeout(Duration::from_millis(300)) {
+        all.push_str(&line);
+        all.push('\n');
+    }
+    all
+}
+
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// An 88-character base64 value: what every X-TC-Signature looks like.
+fn contains_signature(text: &str) -> bool {
+    text.as_bytes().windows(88).any(|w| {
+        w[86..] == *b"=="
+            && w[..86]
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+    })
+}
+
+#[tokio::test]
+async fn logs_hold_no_secret_key_signature_or_api_key() {
+    let (simulator, upstream) = start_simulator_process();
+    let (good, good_base, good_log) = start_gateway_process(&upstream, SECRET_KEY);
+    let (bad, bad_base, bad_log) = start_gateway_process(&upstream, WRONG_SECRET_KEY);
+    let http = http_client();
+    let path = "/meetings/100000000000000001/participants";
+    let ok = http
+        .get(format!("{good_base}{path}"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let refused = http
+        .get(format!("{bad_base}{path}"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 502);
+    let refused_body = refused.text().await.unwrap();
+    stop(good);
+    stop(bad);
+    stop(simulator);
+
+    let logs = drain(&good_log) + &drain(&bad_log);
+    assert!(
+        logs.contains("upstream_page"),
+        "page spans are logged:\n{logs}"
+    );
+    assert!(
+        logs.contains("WEMEET_SECRET_KEY does not belong to WEMEET_SECRET_ID"),
+        "the misconfiguration is named:\n{logs}"
+    );
+    for text in [&logs, &refused_body] {
+        assert!(!text.contains(SECRET_KEY) && !text.contains(WRONG_SECRET_KEY));
+        assert!(!text.contains(API_KEY));
+        assert!(!contains_signature(text), "a signature leaked:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_slow_request_finish_then_exits_cleanly() {
+    let (simulator, upstream) = start_simulator_process();
+    let http = http_client();
+    let fault = serde_json::json!({"latency_ms": 1500, "times": 1});
+    let injected = http
+        .post(format!("{upstream}/_simulator/faults"))
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(injected.status(), 204);
+    let (mut gateway, base, _log) = start_gateway_process(&upstream, SECRET_KEY);
+
+    let request = tokio::spawn({
+        let http = http.clone();
+        async move {
+            http.get(format!("{base}/meetings/144115214488302892/participants"))
+                .bearer_auth(API_KEY)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let killed = Command::new("kill")
+        .args(["-TERM", &gateway.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(
+        request.await.unwrap(),
+        200,
+        "the in-flight request completed"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = gateway.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the gateway did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    stop(simulator);
+}
+
+fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let output = command(args, env).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn serve_refuses_to_start_without_keys_or_with_bad_values_naming_the_variable() {
+    let base = [
+        ("WEMEET_APP_ID", "1"),
+        ("WEMEET_SECRET_ID", "AKID"),
+        ("WEMEET_SECRET_KEY", SECRET_KEY),
+        ("GATEWAY_LISTEN", "127.0.0.1:0"),
+    ];
+    let (code, stderr) = run_to_exit(&["serve"], &base);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("GATEWAY_API_KEYS") && stderr.contains("GATEWAY_ALLOW_ANONYMOUS"),
+        "{stderr}"
+    );
+
+    let mut env = base.to_vec();
+    env.push(("GATEWAY_API_KEYS", "my-plain-key"));
+    let (code, stderr) = run_to_exit(&["serve"], &env);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("GATEWAY_API_KEYS") && !stderr.contains("my-plain-key"),
+        "{stderr}"
+    );
+
+    let mut env = base.to_vec();
+    env.push(("GATEWAY_ALLOW_ANONYMOUS", "true"));
+    env.push(("WEMEET_CALLS_PER_MINUTE", "lots"));
+    let (code, stderr) = run_to_exit(&["serve"], &env);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("WEMEET_CALLS_PER_MINUTE") || stderr.contains("--calls-per-minute"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = run_to_exit(&["serve"], &[("GATEWAY_ALLOW_ANONYMOUS", "true")]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("WEMEET_APP_ID"), "{stderr}");
+    assert!(!stderr.contains(SECRET_KEY));
+}
+
+#[test]
+fn a_port_in_use_is_a_one_line_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let (code, stderr) = run_to_exit(&["demo", "--listen", &address], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot listen on") && stderr.contains(&address),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_documents_every_variable_and_shows_no_secret_value() {
+    let output = command(&["serve", "--help"], &[("WEMEET_SECRET_KEY", SECRET_KEY)])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for variable in [
+        "WEMEET_API_BASE",
+        "WEMEET_APP_ID",
+        "WEMEET_SDK_ID",
+        "WEMEET_SECRET_ID",
+        "WEMEET_SECRET_ID_FILE",
+        "WEMEET_SECRET_KEY",
+        "WEMEET_SECRET_KEY_FILE",
+        "WEMEET_OPERATOR_USERID",
+        "WEMEET_CALLS_PER_MINUTE",
+        "GATEWAY_LISTEN",
+        "GATEWAY_API_KEYS",
+        "GATEWAY_API_KEYS_FILE",
+        "GATEWAY_ALLOW_ANONYMOUS",
+        "GATEWAY_CORS_ORIGINS",
+    ] {
+        assert!(help.contains(variable), "{variable} missing from --help");
+    }
+    assert!(!help.contains(SECRET_KEY));
+}
