@@ -451,3 +451,34 @@ async fn the_gateways_own_request_timeout_is_a_504_problem() {
         (504, "urn:wemeet-gateway:problem:timeout")
     );
 }
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let gateway = start_gateway_with(start_simulator(100_000).await, |c| {
+        c.cors_origins = vec![reqwest::header::HeaderValue::from_static(
+            "https://app.example.com",
+        )];
+    })
+    .await;
+    let url = format!("{}/meetings/{SEED_MEETING}/participants", gateway.base_url);
+    let preflight = |origin: &'static str| {
+        gateway
+            .http
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let allowed = preflight("https://app.example.com").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let refused = preflight("https://evil.example.net").await.unwrap();
+    assert!(
+        !refused
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+}
