@@ -1,13 +1,12 @@
 //! The gateway application: state, router, middleware stack, serving with graceful shutdown.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -23,16 +22,15 @@ use tower_http::trace::TraceLayer;
 use tracing::info_span;
 
 use crate::api;
-use crate::clock::unix_now;
+use crate::cache::{CacheConfig, ParticipantCache};
 use crate::error::{ApiError, AuthFailure};
-use crate::upstream::{
-    ErrorClass, Operator, ParticipantList, ParticipantsQuery, UpstreamClient, UpstreamError,
-};
+use crate::upstream::{Operator, UpstreamClient};
 
 /// What the gateway needs to build its router.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
     pub upstream: UpstreamClient,
+    pub cache: CacheConfig,
     /// The operator used when a caller names none.
     pub default_operator: Option<Operator>,
     /// SHA-256 digests of the accepted API keys.
@@ -51,64 +49,33 @@ pub struct AppState {
 
 #[derive(Debug)]
 struct Inner {
-    upstream: UpstreamClient,
+    cache: ParticipantCache,
     default_operator: Option<Operator>,
     keys: ApiKeys,
     metrics: PrometheusHandle,
-    /// Unix second until which the upstream has locked us out, and why (0: not locked out).
-    locked_until: AtomicU64,
-    lockout_reason: AtomicU64,
 }
-
-const LOCKOUT_REASONS: [&str; 3] = [
-    "the upstream rejects the gateway's credentials or signature",
-    "the upstream rejects the gateway's clock",
-    "the enterprise's daily API quota is spent",
-];
 
 impl AppState {
     pub fn default_operator(&self) -> Option<&Operator> {
         self.inner.default_operator.as_ref()
     }
 
-    /// Fetches a list, and remembers whether the upstream has locked the gateway out.
-    pub async fn fetch_participants(
-        &self,
-        query: &ParticipantsQuery,
-    ) -> Result<ParticipantList, UpstreamError> {
-        let result = self.inner.upstream.fetch_participants(query).await;
-        let now = unix_now().as_secs();
-        let lockout = match &result {
-            Ok(_) => Some((0, 0)),
-            Err(e) => match e.class() {
-                // Locked out until something succeeds; readiness re-checks every minute.
-                ErrorClass::Credentials => Some((now + 60, 0)),
-                ErrorClass::ClockSkew => Some((now + 60, 1)),
-                ErrorClass::DailyLimit => Some((now + 3600, 2)),
-                _ => None,
-            },
-        };
-        if let Some((until, reason)) = lockout {
-            self.inner.lockout_reason.store(reason, Ordering::Relaxed);
-            self.inner.locked_until.store(until, Ordering::Relaxed);
-        }
-        result
+    pub fn cache(&self) -> &ParticipantCache {
+        &self.inner.cache
     }
 
     /// Why the gateway is not ready, if it is not.
     pub fn lockout(&self) -> Option<&'static str> {
-        let until = self.inner.locked_until.load(Ordering::Relaxed);
-        (until > unix_now().as_secs()).then(|| {
-            let reason = self.inner.lockout_reason.load(Ordering::Relaxed) as usize;
-            LOCKOUT_REASONS[reason.min(LOCKOUT_REASONS.len() - 1)]
-        })
+        self.inner.cache.client().lockout()
     }
 
-    pub fn quota_available(&self) -> u32 {
-        self.inner.upstream.quota_available()
-    }
-
+    /// The Prometheus text, with the gauges read now.
     pub fn render_metrics(&self) -> String {
+        let (entries, bytes) = self.inner.cache.size();
+        metrics::gauge!(crate::metrics::CACHE_ENTRIES).set(entries as f64);
+        metrics::gauge!(crate::metrics::CACHE_BYTES).set(bytes as f64);
+        metrics::gauge!(crate::metrics::QUOTA_AVAILABLE)
+            .set(f64::from(self.inner.cache.client().quota_available()));
         self.inner.metrics.render()
     }
 }
@@ -191,21 +158,23 @@ async fn count_requests(request: Request, next: Next) -> Response {
 pub fn router(config: AppConfig) -> Router {
     let state = AppState {
         inner: Arc::new(Inner {
-            upstream: config.upstream,
+            cache: ParticipantCache::new(config.upstream, config.cache, api::participants::render),
             default_operator: config.default_operator,
             keys: ApiKeys {
                 digests: config.api_key_digests,
                 allow_anonymous: config.allow_anonymous,
             },
             metrics: crate::metrics::handle(),
-            locked_until: AtomicU64::new(0),
-            lockout_reason: AtomicU64::new(0),
         }),
     };
     let protected = Router::new()
         .route(
             "/meetings/{meeting_id}/participants",
             get(api::participants::list_participants),
+        )
+        .route(
+            "/meetings/{meeting_id}/participants/cache",
+            axum::routing::delete(api::participants::drop_cached),
         )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -216,27 +185,16 @@ pub fn router(config: AppConfig) -> Router {
         .route("/readyz", get(api::health::readyz))
         .route("/metrics", get(api::health::metrics));
 
-    let mut app = protected
+    let app = protected
         .merge(open)
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(state)
-        .layer(middleware::from_fn(count_requests));
-    if !config.cors_origins.is_empty() {
-        app = app.layer(
-            CorsLayer::new()
-                .allow_origin(AllowOrigin::list(config.cors_origins))
-                .allow_methods([Method::GET, Method::DELETE])
-                .allow_headers([
-                    header::AUTHORIZATION,
-                    header::IF_NONE_MATCH,
-                    header::CACHE_CONTROL,
-                ])
-                .max_age(Duration::from_secs(600)),
-        );
-    }
+        .with_state(state);
     let timeout = config.request_timeout;
-    app.layer(
+    // Layers added later wrap those added earlier. From the outside in: metrics (so timeouts
+    // and panics are counted), CORS (so browsers can read every answer), request id, trace,
+    // panics, timeout, body limit.
+    let app = app.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(
@@ -263,5 +221,28 @@ pub fn router(config: AppConfig) -> Router {
             }))
             .timeout(timeout)
             .layer(RequestBodyLimitLayer::new(16 * 1024)),
-    )
+    );
+    let app = if config.cors_origins.is_empty() {
+        app
+    } else {
+        app.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(config.cors_origins))
+                .allow_methods([Method::GET, Method::DELETE])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::IF_NONE_MATCH,
+                    header::CACHE_CONTROL,
+                ])
+                .expose_headers([
+                    header::ETAG,
+                    header::AGE,
+                    header::RETRY_AFTER,
+                    HeaderName::from_static("cache-status"),
+                    HeaderName::from_static("x-request-id"),
+                ])
+                .max_age(Duration::from_secs(600)),
+        )
+    };
+    app.layer(middleware::from_fn(count_requests))
 }

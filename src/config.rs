@@ -28,7 +28,7 @@ pub struct Cli {
     pub mode: Option<Mode>,
 
     #[command(flatten)]
-    pub serve: ServeArgs,
+    pub serve: Box<ServeArgs>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -40,7 +40,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Mode {
     /// Run the production gateway (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the gateway and a simulated Tencent Meeting API with demo meetings, on loopback.
     Demo(DemoArgs),
     /// Run the simulated Tencent Meeting API alone (for compose, tests and benchmarks).
@@ -101,10 +101,35 @@ pub struct UpstreamArgs {
     pub credentials: CredentialArgs,
 }
 
+/// How the gateway caches lists.
+#[derive(Debug, Clone, Args)]
+pub struct CacheArgs {
+    /// Bytes of responses the cache may hold (bytes, or with a unit: `256MiB`, `1GB`).
+    #[arg(long, env = "GATEWAY_CACHE_MAX_BYTES", default_value = "256MiB", value_parser = byte_size)]
+    pub cache_max_bytes: u64,
+    /// How long the list of a meeting that has ended stays fresh.
+    #[arg(long, env = "GATEWAY_CACHE_TTL_ENDED", default_value = "1h", value_parser = duration)]
+    pub cache_ttl_ended: Duration,
+    /// How long the list of a meeting in progress stays fresh.
+    #[arg(long, env = "GATEWAY_CACHE_TTL_LIVE", default_value = "30s", value_parser = duration)]
+    pub cache_ttl_live: Duration,
+    /// How long the (empty) list of a meeting that has not started stays fresh.
+    #[arg(long, env = "GATEWAY_CACHE_TTL_NOT_STARTED", default_value = "30s", value_parser = duration)]
+    pub cache_ttl_not_started: Duration,
+    /// How long past its freshness a list may still be served while the upstream fails.
+    #[arg(long, env = "GATEWAY_CACHE_STALE_IF_ERROR", default_value = "24h", value_parser = duration)]
+    pub cache_stale_if_error: Duration,
+    /// How long a caller waits for a list being fetched before it gets the stale list or a 202.
+    #[arg(long, env = "GATEWAY_FETCH_WAIT", default_value = "20s", value_parser = duration)]
+    pub fetch_wait: Duration,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub gateway: GatewayArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
 }
@@ -118,6 +143,15 @@ pub struct DemoArgs {
     /// Higher than Tencent's 300 so that the 60,000-record meeting loads in seconds.
     #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub upstream_calls_per_minute: u32,
+}
+
+/// Parses `268435456`, `256MiB`, `1GB`.
+fn byte_size(value: &str) -> Result<u64, String> {
+    value
+        .trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|e| format!("{e} (use e.g. 268435456, 256MiB, 1GB)"))
 }
 
 /// Parses `30s`, `5m`, `1h`, `250ms`.
@@ -333,6 +367,13 @@ mod tests {
             err.contains("entry 2") && !err.contains("my-plain-key"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn sizes_take_bytes_or_units() {
+        assert_eq!(byte_size("256MiB"), Ok(256 * 1024 * 1024));
+        assert_eq!(byte_size("1000"), Ok(1000));
+        assert!(byte_size("lots").is_err());
     }
 
     #[test]

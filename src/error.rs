@@ -78,6 +78,7 @@ pub mod problem_type {
     pub const INVALID_RESPONSE: &str = "urn:wemeet-gateway:problem:upstream-invalid-response";
     pub const UPSTREAM_ERROR: &str = "urn:wemeet-gateway:problem:upstream-error";
     pub const TIMEOUT: &str = "urn:wemeet-gateway:problem:timeout";
+    pub const UPSTREAM_TIMEOUT: &str = "urn:wemeet-gateway:problem:upstream-timeout";
     pub const INTERNAL: &str = "urn:wemeet-gateway:problem:internal";
 }
 
@@ -221,7 +222,7 @@ fn upstream_problem(error: &UpstreamError) -> (StatusCode, Problem, Option<u64>)
         ),
         ErrorClass::Deadline => (
             StatusCode::GATEWAY_TIMEOUT,
-            t::TIMEOUT,
+            t::UPSTREAM_TIMEOUT,
             "Upstream timeout",
             "the list could not be fetched within the gateway's deadline".into(),
             None,
@@ -377,7 +378,7 @@ mod tests {
             (
                 ApiError::Upstream(UpstreamError::Deadline(Duration::from_secs(1))),
                 504,
-                t::TIMEOUT,
+                t::UPSTREAM_TIMEOUT,
                 false,
             ),
             (

@@ -16,8 +16,8 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
     let result = match cli.mode {
-        None => modes::serve(cli.serve).await,
-        Some(Mode::Serve(args)) => modes::serve(args).await,
+        None => modes::serve(*cli.serve).await,
+        Some(Mode::Serve(args)) => modes::serve(*args).await,
         Some(Mode::Demo(args)) => modes::demo(args).await,
         Some(Mode::Simulate(args)) => modes::simulate(args).await,
     };

@@ -46,3 +46,13 @@ pub fn handle() -> PrometheusHandle {
         })
         .clone()
 }
+
+/// Requests the cache answered, by result: hit, stale_while_revalidate, miss, collapsed,
+/// stale_if_error, pending.
+pub const CACHE_REQUESTS: &str = "gateway_cache_requests_total";
+/// Upstream list fetches the cache started (refreshes included).
+pub const CACHE_FETCHES: &str = "gateway_cache_fetches_total";
+/// Entries the cache holds.
+pub const CACHE_ENTRIES: &str = "gateway_cache_entries";
+/// Bytes the cache holds (JSON and gzip bodies, plus a fixed overhead per entry).
+pub const CACHE_BYTES: &str = "gateway_cache_bytes";

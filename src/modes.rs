@@ -8,9 +8,10 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
 use crate::app::{AppConfig, router};
+use crate::cache::CacheConfig;
 use crate::config::{
-    ConfigError, DemoArgs, ServeArgs, SimulateArgs, demo_credentials, parse_api_key_digests,
-    resolve_secret,
+    CacheArgs, ConfigError, DemoArgs, ServeArgs, SimulateArgs, demo_credentials,
+    parse_api_key_digests, resolve_secret,
 };
 use crate::server::{BindError, Server, shutdown_signal};
 use crate::simulator::dataset::{Dataset, DatasetError};
@@ -40,6 +41,13 @@ pub enum StartError {
 pub async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let gateway = args.gateway;
     let upstream = args.upstream;
+    if gateway.request_timeout <= args.cache.fetch_wait {
+        return Err(ConfigError::Invalid {
+            name: "GATEWAY_REQUEST_TIMEOUT",
+            reason: "must be longer than GATEWAY_FETCH_WAIT, or callers time out before they get the list or a 202".into(),
+        }
+        .into());
+    }
     let credentials = upstream
         .credentials
         .resolve()?
@@ -79,6 +87,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), StartError> {
     })?;
     let app = router(AppConfig {
         upstream: client,
+        cache: cache_config(&args.cache),
         default_operator,
         api_key_digests,
         allow_anonymous: gateway.allow_anonymous,
@@ -92,6 +101,18 @@ pub async fn serve(args: ServeArgs) -> Result<(), StartError> {
         .await?;
     tracing::info!("gateway stopped");
     Ok(())
+}
+
+fn cache_config(args: &CacheArgs) -> CacheConfig {
+    CacheConfig {
+        max_bytes: args.cache_max_bytes,
+        ttl_ended: args.cache_ttl_ended,
+        ttl_live: args.cache_ttl_live,
+        ttl_not_started: args.cache_ttl_not_started,
+        stale_if_error: args.cache_stale_if_error,
+        fetch_wait: args.fetch_wait,
+        not_found_ttl: Duration::from_secs(30),
+    }
 }
 
 fn cors_origins(origins: &[String]) -> Result<Vec<HeaderValue>, ConfigError> {
@@ -136,6 +157,15 @@ pub async fn demo(args: DemoArgs) -> Result<(), StartError> {
     })?;
     let app = router(AppConfig {
         upstream: client,
+        cache: CacheConfig {
+            max_bytes: 256 * 1024 * 1024,
+            ttl_ended: Duration::from_secs(3600),
+            ttl_live: Duration::from_secs(30),
+            ttl_not_started: Duration::from_secs(30),
+            stale_if_error: Duration::from_secs(24 * 3600),
+            fetch_wait: Duration::from_secs(20),
+            not_found_ttl: Duration::from_secs(30),
+        },
         default_operator: Some(Operator::user_id("owner1").expect("a valid userid")),
         api_key_digests: vec![Sha256::digest(key.as_bytes()).into()],
         allow_anonymous: false,

@@ -42,7 +42,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    metrics::gauge!(crate::metrics::QUOTA_AVAILABLE).set(f64::from(state.quota_available()));
+    // Apply the cache's pending bookkeeping first, so that its sizes are exact.
+    state.cache().settle().await;
     (
         [(
             header::CONTENT_TYPE,

@@ -1,13 +1,15 @@
 //! `GET /meetings/{meeting_id}/participants`: the whole list, merged, decoded and typed.
 
-use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
 
 use crate::app::AppState;
+use crate::cache::wants_refresh;
 use crate::error::ApiError;
 use crate::upstream::{
     Completeness, InvalidParameter, Operator, Participant, ParticipantList, ParticipantsQuery,
@@ -17,11 +19,30 @@ pub async fn list_participants(
     State(state): State<AppState>,
     meeting_id: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<ParticipantListResponse>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let meeting_id = meeting_id.map_err(|_| invalid("meeting_id", "must be decimal digits"))?;
     let query = parse_query(&meeting_id, raw.as_deref(), state.default_operator())?;
-    let list = state.fetch_participants(&query).await?;
-    Ok(Json(ParticipantListResponse::from(list)))
+    let served = state.cache().get(&query, wants_refresh(&headers)).await?;
+    Ok(served.into_response(&headers))
+}
+
+/// `DELETE /meetings/{meeting_id}/participants/cache`: forgets every cached list of a meeting.
+pub async fn drop_cached(
+    State(state): State<AppState>,
+    meeting_id: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let meeting_id = meeting_id.map_err(|_| invalid("meeting_id", "must be decimal digits"))?;
+    // Validated like any query, so that only a real meeting id reaches the cache.
+    let query =
+        ParticipantsQuery::new(&meeting_id, Operator::user_id("validation").expect("valid"))?;
+    state.cache().invalidate_meeting(query.meeting_id());
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The response body for a fetched list: rendered once per fetch, then served from the cache.
+pub fn render(list: ParticipantList) -> Vec<u8> {
+    serde_json::to_vec(&ParticipantListResponse::from(list)).expect("the response serializes")
 }
 
 fn invalid(parameter: &'static str, reason: &str) -> InvalidParameter {

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use reqwest::Url;
@@ -86,6 +87,40 @@ pub struct ParticipantList {
     pub pages: u32,
 }
 
+/// How far a fetch has got: records so far and the upstream's `total_count`, when known.
+#[derive(Debug)]
+pub struct FetchProgress {
+    records: AtomicUsize,
+    total_count: AtomicI64,
+}
+
+impl Default for FetchProgress {
+    fn default() -> Self {
+        Self {
+            records: AtomicUsize::new(0),
+            total_count: AtomicI64::new(-1),
+        }
+    }
+}
+
+impl FetchProgress {
+    fn record(&self, records: usize, total_count: Option<i64>) {
+        self.records.store(records, Ordering::Relaxed);
+        self.total_count
+            .store(total_count.unwrap_or(-1), Ordering::Relaxed);
+    }
+
+    /// Records fetched so far.
+    pub fn records(&self) -> usize {
+        self.records.load(Ordering::Relaxed)
+    }
+
+    /// The upstream's `total_count`, once a page has said it.
+    pub fn total_count(&self) -> Option<i64> {
+        Some(self.total_count.load(Ordering::Relaxed)).filter(|t| *t >= 0)
+    }
+}
+
 /// A cheap, cloneable handle to the upstream client.
 #[derive(Debug, Clone)]
 pub struct UpstreamClient {
@@ -102,6 +137,44 @@ struct Inner {
     page_timeout: Duration,
     list_deadline: Duration,
     retry: RetryPolicy,
+    lockout: Lockout,
+}
+
+/// Whether the upstream has locked the gateway out: credentials, signature or clock rejected
+/// (re-checked a minute later, or on any success), or the daily quota spent (an hour).
+#[derive(Debug, Default)]
+struct Lockout {
+    /// Unix second until which the gateway counts as locked out.
+    until: AtomicU64,
+    reason: AtomicUsize,
+}
+
+const LOCKOUT_REASONS: [&str; 3] = [
+    "the upstream rejects the gateway's credentials or signature",
+    "the upstream rejects the gateway's clock",
+    "the enterprise's daily API quota is spent",
+];
+
+impl Lockout {
+    fn note<T>(&self, result: &Result<T, UpstreamError>) {
+        let now = unix_now().as_secs();
+        let (until, reason) = match result {
+            Ok(_) => (0, 0),
+            Err(e) => match e.class() {
+                ErrorClass::Credentials => (now + 60, 0),
+                ErrorClass::ClockSkew => (now + 60, 1),
+                ErrorClass::DailyLimit => (now + 3600, 2),
+                _ => return,
+            },
+        };
+        self.reason.store(reason, Ordering::Relaxed);
+        self.until.store(until, Ordering::Relaxed);
+    }
+
+    fn reason(&self) -> Option<&'static str> {
+        (self.until.load(Ordering::Relaxed) > unix_now().as_secs())
+            .then(|| LOCKOUT_REASONS[self.reason.load(Ordering::Relaxed) % LOCKOUT_REASONS.len()])
+    }
 }
 
 /// Why the client could not be built.
@@ -138,6 +211,7 @@ impl UpstreamClient {
                 page_timeout: config.page_timeout,
                 list_deadline: config.list_deadline,
                 retry: config.retry,
+                lockout: Lockout::default(),
             }),
         })
     }
@@ -149,22 +223,42 @@ impl UpstreamClient {
 
     /// Fetches a whole participant list, following the cursor until the upstream says there is
     /// no more, within the list deadline.
-    #[instrument(skip_all, fields(meeting_id = query.meeting_id()))]
     pub async fn fetch_participants(
         &self,
         query: &ParticipantsQuery,
     ) -> Result<ParticipantList, UpstreamError> {
+        self.fetch_participants_reporting(query, &FetchProgress::default())
+            .await
+    }
+
+    /// Like [`fetch_participants`](Self::fetch_participants), updating `progress` after every
+    /// page, so that others can say how far a long fetch has got.
+    #[instrument(skip_all, fields(meeting_id = query.meeting_id()))]
+    pub async fn fetch_participants_reporting(
+        &self,
+        query: &ParticipantsQuery,
+        progress: &FetchProgress,
+    ) -> Result<ParticipantList, UpstreamError> {
         let limit = self.inner.list_deadline;
         let deadline = Instant::now() + limit;
-        tokio::time::timeout_at(deadline, self.fetch_all_pages(query, deadline))
-            .await
-            .unwrap_or(Err(UpstreamError::Deadline(limit)))
+        let result =
+            tokio::time::timeout_at(deadline, self.fetch_all_pages(query, deadline, progress))
+                .await
+                .unwrap_or(Err(UpstreamError::Deadline(limit)));
+        self.inner.lockout.note(&result);
+        result
+    }
+
+    /// Why the upstream is refusing this gateway, if it is (for readiness).
+    pub fn lockout(&self) -> Option<&'static str> {
+        self.inner.lockout.reason()
     }
 
     async fn fetch_all_pages(
         &self,
         query: &ParticipantsQuery,
         deadline: Instant,
+        progress: &FetchProgress,
     ) -> Result<ParticipantList, UpstreamError> {
         let mut list: Option<ParticipantList> = None;
         let mut pos = 0;
@@ -193,6 +287,7 @@ impl UpstreamClient {
                 }),
             };
             let fetched = list.participants.len();
+            progress.record(fetched, list.total_count);
             if fetched >= RECORD_CAP {
                 let more_exist =
                     has_remaining || list.total_count.is_some_and(|total| total > fetched as i64);

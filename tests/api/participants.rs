@@ -158,36 +158,51 @@ async fn a_recurring_meeting_without_sub_meeting_is_a_400_naming_it() {
 }
 
 #[tokio::test]
-async fn malformed_input_is_a_4xx_that_never_reaches_the_upstream() {
+async fn malformed_input_is_a_400_naming_the_parameter_and_never_reaches_the_upstream() {
     let gateway = start_gateway().await;
-    let paths = [
-        "/meetings/abc/participants".to_owned(),
-        "/meetings/..%2F..%2Fv1/participants".into(),
-        "/meetings/1%2F2/participants".into(),
-        format!("/meetings/{}/participants", "9".repeat(33)),
-        format!("/meetings/{LIVE_MEETING}/participants?userid=..%2Fadmin"),
-        format!("/meetings/{LIVE_MEETING}/participants?userid=a%26pos%3D9"),
-        format!("/meetings/{LIVE_MEETING}/participants?userid=a%3Fsize%3D1"),
-        format!("/meetings/{LIVE_MEETING}/participants?userid=a%23b"),
-        format!(
-            "/meetings/{LIVE_MEETING}/participants?userid={}",
-            "u".repeat(65)
+    let live = format!("/meetings/{LIVE_MEETING}/participants");
+    let cases = [
+        ("/meetings/abc/participants".to_owned(), "meeting_id"),
+        ("/meetings/1%2F2/participants".into(), "meeting_id"),
+        ("/meetings/..%2F..%2Fv1/participants".into(), "meeting_id"),
+        (
+            format!("/meetings/{}/participants", "9".repeat(33)),
+            "meeting_id",
         ),
-        format!("/meetings/{LIVE_MEETING}/participants?sub_meeting_id=1%2F2"),
-        format!("/meetings/{LIVE_MEETING}/participants?sub_meeting_id=..%2F"),
-        format!("/meetings/{LIVE_MEETING}/participants?start_time=abc"),
-        format!("/meetings/{LIVE_MEETING}/participants?start_time=20&end_time=10"),
-        format!("/meetings/{LIVE_MEETING}/participants?operator_id=r1"),
-        format!("/meetings/{LIVE_MEETING}/participants?operator_id=r1%26x&operator_id_type=3"),
-        format!("/meetings/{LIVE_MEETING}/participants?userid=a&operator_id=b&operator_id_type=3"),
-        format!("/meetings/{LIVE_MEETING}/participants?userid=a&userid=b"),
+        (format!("{live}?userid=..%2Fadmin"), "userid"),
+        (format!("{live}?userid=a%26pos%3D9"), "userid"),
+        (format!("{live}?userid=a%3Fsize%3D1"), "userid"),
+        (format!("{live}?userid=a%23b"), "userid"),
+        (format!("{live}?userid={}", "u".repeat(65)), "userid"),
+        (format!("{live}?userid="), "userid"),
+        (format!("{live}?sub_meeting_id=1%2F2"), "sub_meeting_id"),
+        (format!("{live}?sub_meeting_id=..%2F"), "sub_meeting_id"),
+        (format!("{live}?start_time=abc"), "start_time"),
+        (format!("{live}?end_time=1%26x"), "end_time"),
+        (format!("{live}?start_time=20&end_time=10"), "start_time"),
+        (format!("{live}?start_time=0&end_time=2678401"), "end_time"),
+        (format!("{live}?operator_id=r1"), "operator_id_type"),
+        (
+            format!("{live}?operator_id=r1%26x&operator_id_type=3"),
+            "operator_id",
+        ),
+        (
+            format!("{live}?operator_id=r1&operator_id_type=9"),
+            "operator_id_type",
+        ),
+        (
+            format!("{live}?userid=a&operator_id=b&operator_id_type=3"),
+            "operator_id",
+        ),
+        (format!("{live}?userid=a&userid=b"), "userid"),
     ];
-    for path in &paths {
+    for (path, parameter) in &cases {
         let (status, body) = problem(gateway.get(path).await).await;
-        assert!((400..500).contains(&status), "{path}: {status}");
-        if status == 400 {
-            assert!(body["parameter"].is_string(), "{path}: {body}");
-        }
+        assert_eq!(
+            (status, body["parameter"].as_str()),
+            (400, Some(*parameter)),
+            "{path}: {body}"
+        );
     }
     assert_eq!(gateway.upstream_calls(), 0, "no input reached the upstream");
 }
@@ -212,6 +227,7 @@ async fn answer_with_fault(fault: Fault) -> (u16, Value, Option<String>) {
     // Long enough for the client to wait out per-minute limits before answering.
     let gateway = start_gateway_with(start_simulator(100_000).await, |c| {
         c.request_timeout = std::time::Duration::from_secs(600);
+        c.cache.fetch_wait = std::time::Duration::from_secs(590);
     })
     .await;
     gateway.upstream.simulator.inject(fault);
@@ -291,15 +307,13 @@ async fn an_upstream_slower_than_the_deadline_is_a_504() {
     client_config.list_deadline = std::time::Duration::from_secs(20);
     let gateway = start_gateway_with(upstream, |c| {
         c.upstream = wemeet_gateway::upstream::UpstreamClient::new(client_config).unwrap();
+        c.cache.fetch_wait = std::time::Duration::from_secs(30);
     })
     .await;
-    let (status, body) = problem(
-        gateway
-            .get(&format!("/meetings/{SEED_MEETING}/participants"))
-            .await,
-    )
-    .await;
+    let path = format!("/meetings/{SEED_MEETING}/participants");
+    let (status, body) = problem(gateway.get(&path).await).await;
     assert_eq!(status, 504, "{body}");
+    assert_eq!(body["type"], "urn:wemeet-gateway:problem:upstream-timeout");
 }
 
 #[tokio::test]

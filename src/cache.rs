@@ -1,0 +1,597 @@
+//! The participant-list cache: one upstream pass per list however many callers ask, fresh when
+//! it matters, stale when the upstream fails.
+//!
+//! Each entry is the response ready to send: the JSON once, its gzip form once, a strong ETag.
+//! A hit copies no participant data and serializes nothing. Concurrent misses for one key share
+//! one fetch, which runs detached from the requests: a caller that gives up does not cancel it.
+//! Freshness is kept on tokio's clock (tests pause it); moka's own expiry only reclaims memory
+//! once an entry is past any use.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{Instrument, info_span, warn};
+
+use crate::clock::unix_now;
+use crate::error::ApiError;
+use crate::upstream::{
+    ErrorClass, FetchProgress, ParticipantList, ParticipantsQuery, UpstreamClient, UpstreamError,
+};
+
+/// How the cache sizes and ages its entries.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Bytes of responses held at most (JSON and gzip together).
+    pub max_bytes: u64,
+    /// Freshness of a meeting that has ended: scheduled end passed, nobody still in.
+    pub ttl_ended: Duration,
+    /// Freshness of a meeting in progress.
+    pub ttl_live: Duration,
+    /// Freshness of a meeting that has not started.
+    pub ttl_not_started: Duration,
+    /// How long past its freshness an entry may still stand in for a failing upstream.
+    pub stale_if_error: Duration,
+    /// How long a caller waits for a fetch before getting the stale entry or a 202.
+    pub fetch_wait: Duration,
+    /// How long "no such meeting" is remembered.
+    pub not_found_ttl: Duration,
+}
+
+/// Turns a fetched list into the response body: the public representation, owned by `api`.
+pub type Render = fn(ParticipantList) -> Vec<u8>;
+
+/// One cached answer.
+#[derive(Debug)]
+pub struct Entry {
+    content: Content,
+    fetched_at: Instant,
+    fresh_until: Instant,
+    usable_until: Instant,
+}
+
+#[derive(Debug)]
+enum Content {
+    List {
+        json: Bytes,
+        gzip: Bytes,
+        etag: HeaderValue,
+    },
+    /// The upstream said the meeting does not exist.
+    NotFound(UpstreamError),
+}
+
+impl Entry {
+    fn weight(&self) -> u32 {
+        let bytes = match &self.content {
+            Content::List { json, gzip, .. } => json.len() + gzip.len(),
+            Content::NotFound(_) => 0,
+        };
+        u32::try_from(bytes + 512).unwrap_or(u32::MAX)
+    }
+
+    fn is_fresh(&self, now: Instant) -> bool {
+        now < self.fresh_until
+    }
+
+    fn is_usable(&self, now: Instant) -> bool {
+        now < self.usable_until
+    }
+}
+
+/// A fetch in progress, shared by every caller waiting for it.
+#[derive(Debug)]
+struct Flight {
+    progress: FetchProgress,
+    done: watch::Sender<Option<Result<Arc<Entry>, UpstreamError>>>,
+}
+
+/// What the cache answered, and how (for `Cache-Status`).
+#[derive(Debug)]
+pub enum Served {
+    Entry {
+        entry: Arc<Entry>,
+        how: How,
+    },
+    /// The list is still being fetched: 202 with progress.
+    Pending {
+        records_fetched: usize,
+        total_count: Option<i64>,
+    },
+}
+
+/// How an entry came to be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    /// Fresh from the cache.
+    Hit,
+    /// Stale from the cache while one refresh runs in the background.
+    StaleWhileRevalidate,
+    /// Fetched for this request; `collapsed` when it joined a fetch already running.
+    Miss { collapsed: bool },
+    /// Fetched because the caller asked for a refresh (`Cache-Control: no-cache`).
+    Refreshed { collapsed: bool },
+    /// Stale, because the refresh failed or is still running; carries the failure's status.
+    StaleIfError { upstream_status: Option<u16> },
+}
+
+#[derive(Debug, Clone)]
+pub struct ParticipantCache {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: UpstreamClient,
+    render: Render,
+    config: CacheConfig,
+    entries: moka::future::Cache<ParticipantsQuery, Arc<Entry>>,
+    flights: Mutex<HashMap<ParticipantsQuery, Arc<Flight>>>,
+}
+
+struct UntilUnusable;
+
+impl moka::Expiry<ParticipantsQuery, Arc<Entry>> for UntilUnusable {
+    fn expire_after_create(
+        &self,
+        _: &ParticipantsQuery,
+        entry: &Arc<Entry>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(
+            entry
+                .usable_until
+                .saturating_duration_since(entry.fetched_at),
+        )
+    }
+}
+
+impl ParticipantCache {
+    pub fn new(client: UpstreamClient, config: CacheConfig, render: Render) -> Self {
+        // LRU rather than moka's default TinyLFU admission: a list just fetched at the cost of
+        // upstream quota must always be kept, or the next caller would fetch it again.
+        let entries = moka::future::Cache::builder()
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
+            .max_capacity(config.max_bytes)
+            .weigher(|_, entry: &Arc<Entry>| entry.weight())
+            .expire_after(UntilUnusable)
+            .support_invalidation_closures()
+            .build();
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                render,
+                config,
+                entries,
+                flights: Mutex::default(),
+            }),
+        }
+    }
+
+    pub fn client(&self) -> &UpstreamClient {
+        &self.inner.client
+    }
+
+    /// The answer for `key`: from the cache, or from a fetch shared with every other caller.
+    pub async fn get(
+        &self,
+        key: &ParticipantsQuery,
+        force_refresh: bool,
+    ) -> Result<Served, UpstreamError> {
+        let now = Instant::now();
+        let cached = self
+            .inner
+            .entries
+            .get(key)
+            .await
+            .filter(|e| e.is_usable(now));
+        if let Some(entry) = &cached
+            && entry.is_fresh(now)
+            && !force_refresh
+        {
+            count("hit");
+            return Ok(Served::Entry {
+                entry: entry.clone(),
+                how: How::Hit,
+            });
+        }
+        let (flight, collapsed) = self.start_or_join(key);
+        if let (Some(entry), false) = (&cached, force_refresh) {
+            count("stale_while_revalidate");
+            return Ok(Served::Entry {
+                entry: entry.clone(),
+                how: How::StaleWhileRevalidate,
+            });
+        }
+        count(if collapsed { "collapsed" } else { "miss" });
+        let mut done = flight.done.subscribe();
+        let waited =
+            tokio::time::timeout(self.inner.config.fetch_wait, done.wait_for(Option::is_some))
+                .await;
+        let outcome = match waited {
+            Ok(Ok(outcome)) => outcome.clone().expect("waited for Some"),
+            // The fetch task ended without an answer: it panicked.
+            Ok(Err(_)) => Err(UpstreamError::Protocol("the fetch failed".into())),
+            Err(_) => {
+                if let Some(entry) = cached {
+                    count("stale_if_error");
+                    return Ok(Served::Entry {
+                        entry,
+                        how: How::StaleIfError {
+                            upstream_status: None,
+                        },
+                    });
+                }
+                count("pending");
+                return Ok(Served::Pending {
+                    records_fetched: flight.progress.records(),
+                    total_count: flight.progress.total_count(),
+                });
+            }
+        };
+        match (outcome, cached) {
+            (Ok(entry), _) => Ok(Served::Entry {
+                entry,
+                how: if force_refresh {
+                    How::Refreshed { collapsed }
+                } else {
+                    How::Miss { collapsed }
+                },
+            }),
+            (Err(error), Some(entry)) => {
+                count("stale_if_error");
+                let (status, ..) = ApiError::Upstream(error).problem();
+                Ok(Served::Entry {
+                    entry,
+                    how: How::StaleIfError {
+                        upstream_status: Some(status.as_u16()),
+                    },
+                })
+            }
+            (Err(error), None) => Err(error),
+        }
+    }
+
+    /// Drops every cached list of one meeting.
+    pub fn invalidate_meeting(&self, meeting_id: &str) {
+        let meeting_id = meeting_id.to_owned();
+        // Fails only when closures are not supported, and they are.
+        let _ = self
+            .inner
+            .entries
+            .invalidate_entries_if(move |key, _| key.meeting_id() == meeting_id);
+    }
+
+    /// Entries and bytes held, for the metrics.
+    pub fn size(&self) -> (u64, u64) {
+        (
+            self.inner.entries.entry_count(),
+            self.inner.entries.weighted_size(),
+        )
+    }
+
+    /// Lets moka apply pending evictions now (tests and metrics read exact sizes after it).
+    pub async fn settle(&self) {
+        self.inner.entries.run_pending_tasks().await;
+    }
+
+    fn start_or_join(&self, key: &ParticipantsQuery) -> (Arc<Flight>, bool) {
+        let mut flights = self.inner.flights.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(flight) = flights.get(key) {
+            return (flight.clone(), true);
+        }
+        let flight = Arc::new(Flight {
+            progress: FetchProgress::default(),
+            done: watch::Sender::new(None),
+        });
+        flights.insert(key.clone(), flight.clone());
+        drop(flights);
+        metrics::counter!(crate::metrics::CACHE_FETCHES).increment(1);
+        let span = info_span!("cache_fetch", meeting_id = key.meeting_id());
+        tokio::spawn(
+            self.clone()
+                .fetch(key.clone(), flight.clone())
+                .instrument(span),
+        );
+        (flight, false)
+    }
+
+    /// The detached fetch: stores the result, then tells every waiter.
+    async fn fetch(self, key: ParticipantsQuery, flight: Arc<Flight>) {
+        let result = self
+            .inner
+            .client
+            .fetch_participants_reporting(&key, &flight.progress)
+            .await;
+        let config = &self.inner.config;
+        let outcome = match result {
+            Ok(list) => {
+                let (render, config) = (self.inner.render, config.clone());
+                let built =
+                    tokio::task::spawn_blocking(move || Entry::for_list(list, render, &config))
+                        .await;
+                match built {
+                    Ok(entry) => Ok(entry),
+                    Err(_) => Err(UpstreamError::Protocol("rendering the list failed".into())),
+                }
+            }
+            Err(error) if error.class() == ErrorClass::NotFound => {
+                let now = Instant::now();
+                Ok(Entry {
+                    content: Content::NotFound(error),
+                    fetched_at: now,
+                    fresh_until: now + config.not_found_ttl,
+                    usable_until: now + config.not_found_ttl,
+                })
+            }
+            Err(error) => {
+                warn!(%error, "fetch failed; nothing cached");
+                Err(error)
+            }
+        };
+        let outcome = match outcome {
+            Ok(entry) => {
+                let entry = Arc::new(entry);
+                self.inner.entries.insert(key.clone(), entry.clone()).await;
+                Ok(entry)
+            }
+            Err(error) => Err(error),
+        };
+        self.inner
+            .flights
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        flight.done.send_replace(Some(outcome));
+    }
+}
+
+fn count(result: &'static str) {
+    metrics::counter!(crate::metrics::CACHE_REQUESTS, "result" => result).increment(1);
+}
+
+impl Entry {
+    fn for_list(list: ParticipantList, render: Render, config: &CacheConfig) -> Self {
+        let ttl = freshness(&list, config);
+        let json = render(list);
+        let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&json)[..16]));
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity(json.len() / 8),
+            flate2::Compression::default(),
+        );
+        let gzip = encoder
+            .write_all(&json)
+            .and_then(|()| encoder.finish())
+            .unwrap_or_default();
+        let now = Instant::now();
+        Self {
+            content: Content::List {
+                json: Bytes::from(json),
+                gzip: Bytes::from(gzip),
+                etag: HeaderValue::from_str(&etag).expect("hex is a valid header value"),
+            },
+            fetched_at: now,
+            fresh_until: now + ttl,
+            usable_until: now + ttl + config.stale_if_error,
+        }
+    }
+}
+
+/// How long a list stays fresh: long once the meeting is over, briefly while it may change.
+pub fn freshness(list: &ParticipantList, config: &CacheConfig) -> Duration {
+    let now = unix_now().as_secs() as i64;
+    let someone_in = list.participants.iter().any(|p| p.left_time.is_none());
+    let ended = !someone_in && list.schedule_end_time.is_some_and(|end| end <= now);
+    let not_started =
+        list.participants.is_empty() && list.schedule_start_time.is_some_and(|start| start > now);
+    if ended {
+        config.ttl_ended
+    } else if not_started {
+        config.ttl_not_started
+    } else {
+        config.ttl_live
+    }
+}
+
+impl Served {
+    /// The HTTP answer, honouring the request's `If-None-Match` and `Accept-Encoding`.
+    pub fn into_response(self, request: &HeaderMap) -> Response {
+        let (entry, how) = match self {
+            Served::Pending {
+                records_fetched,
+                total_count,
+            } => return pending(records_fetched, total_count),
+            Served::Entry { entry, how } => (entry, how),
+        };
+        let now = Instant::now();
+        let ttl = if entry.is_fresh(now) {
+            entry.fresh_until.duration_since(now).as_secs() as i64
+        } else {
+            -(now.duration_since(entry.fresh_until).as_secs() as i64)
+        };
+        let age = now.duration_since(entry.fetched_at).as_secs();
+        let mut response = match &entry.content {
+            Content::NotFound(error) => ApiError::Upstream(error.clone()).into_response(),
+            Content::List { json, gzip, etag } => {
+                if if_none_match(request, etag) {
+                    let mut r = StatusCode::NOT_MODIFIED.into_response();
+                    r.headers_mut().insert(header::ETAG, etag.clone());
+                    r
+                } else {
+                    let gzip_ok = accepts_gzip(request);
+                    let body = if gzip_ok { gzip.clone() } else { json.clone() };
+                    let mut r = body.into_response();
+                    let headers = r.headers_mut();
+                    headers.insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                    if gzip_ok {
+                        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                    }
+                    headers.insert(header::ETAG, etag.clone());
+                    r
+                }
+            }
+        };
+        let headers = response.headers_mut();
+        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_str(&format!("private, max-age={}", ttl.max(0)))
+                .expect("digits are a valid header value"),
+        );
+        headers.insert(header::AGE, HeaderValue::from(age));
+        let status = cache_status(how, ttl);
+        headers.insert(
+            "cache-status",
+            HeaderValue::from_str(&status).expect("a valid header value"),
+        );
+        response
+    }
+}
+
+/// RFC 9211 `Cache-Status`.
+fn cache_status(how: How, ttl: i64) -> String {
+    let detail = match how {
+        How::Hit => "hit".to_owned(),
+        How::StaleWhileRevalidate => "hit; detail=stale-while-revalidate".to_owned(),
+        How::Miss { collapsed: false } => "fwd=miss; stored".to_owned(),
+        How::Miss { collapsed: true } => "fwd=miss; stored; collapsed".to_owned(),
+        How::Refreshed { collapsed: false } => "fwd=request; stored".to_owned(),
+        How::Refreshed { collapsed: true } => "fwd=request; stored; collapsed".to_owned(),
+        How::StaleIfError {
+            upstream_status: Some(status),
+        } => format!("fwd=stale; fwd-status={status}; detail=stale-if-error"),
+        How::StaleIfError {
+            upstream_status: None,
+        } => "fwd=stale; detail=still-fetching".to_owned(),
+    };
+    format!("wemeet-gateway; {detail}; ttl={ttl}")
+}
+
+fn pending(records_fetched: usize, total_count: Option<i64>) -> Response {
+    let body = serde_json::json!({
+        "status": "fetching",
+        "records_fetched": records_fetched,
+        "total_count": total_count,
+    });
+    let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(2));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        "cache-status",
+        HeaderValue::from_static("wemeet-gateway; fwd=miss; detail=fetching"),
+    );
+    response
+}
+
+/// Whether `If-None-Match` names this entity (weak comparison, as RFC 9110 asks for it).
+fn if_none_match(request: &HeaderMap, etag: &HeaderValue) -> bool {
+    let ours = etag.to_str().unwrap_or_default();
+    request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
+}
+
+/// Whether `Accept-Encoding` allows gzip (a `q=0` refuses it).
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+}
+
+/// Whether the request asks to bypass fresh entries (`Cache-Control: no-cache` or `max-age=0`).
+pub fn wants_refresh(request: &HeaderMap) -> bool {
+    request
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|d| d.eq_ignore_ascii_case("no-cache") || d == "max-age=0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(*k, HeaderValue::from_static(v));
+        }
+        map
+    }
+
+    #[test]
+    fn request_headers_are_read_as_http_means_them() {
+        let etag = HeaderValue::from_static("\"abc\"");
+        assert!(if_none_match(
+            &headers(&[("if-none-match", "\"x\", \"abc\"")]),
+            &etag
+        ));
+        assert!(if_none_match(
+            &headers(&[("if-none-match", "W/\"abc\"")]),
+            &etag
+        ));
+        assert!(if_none_match(&headers(&[("if-none-match", "*")]), &etag));
+        assert!(!if_none_match(
+            &headers(&[("if-none-match", "\"abcd\"")]),
+            &etag
+        ));
+        assert!(accepts_gzip(&headers(&[(
+            "accept-encoding",
+            "br, gzip;q=0.5"
+        )])));
+        assert!(!accepts_gzip(&headers(&[(
+            "accept-encoding",
+            "gzip;q=0, br"
+        )])));
+        assert!(!accepts_gzip(&headers(&[])));
+        assert!(wants_refresh(&headers(&[("cache-control", "no-cache")])));
+        assert!(!wants_refresh(&headers(&[("cache-control", "max-age=60")])));
+    }
+
+    #[test]
+    fn cache_status_follows_rfc_9211() {
+        assert_eq!(cache_status(How::Hit, 30), "wemeet-gateway; hit; ttl=30");
+        assert_eq!(
+            cache_status(How::Miss { collapsed: true }, 30),
+            "wemeet-gateway; fwd=miss; stored; collapsed; ttl=30"
+        );
+        assert_eq!(
+            cache_status(
+                How::StaleIfError {
+                    upstream_status: Some(502)
+                },
+                -5
+            ),
+            "wemeet-gateway; fwd=stale; fwd-status=502; detail=stale-if-error; ttl=-5"
+        );
+    }
+}

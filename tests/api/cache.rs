@@ -1,0 +1,382 @@
+//! The cache: one upstream pass per list, fresh when it matters, stale when the upstream fails.
+
+use std::io::Read as _;
+use std::time::Duration;
+
+use wemeet_gateway::simulator::Fault;
+use wemeet_gateway::simulator::demo::{LIVE_MEETING, SEED_MEETING};
+
+use crate::helpers::*;
+
+fn cache_status(response: &reqwest::Response) -> String {
+    response.headers()["cache-status"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Asks until the answer is a fresh hit (at most 100 tries, 50 ms apart). Asking while a fetch
+/// runs joins it, so the asking itself costs no upstream call.
+async fn until_hit(gateway: &TestGateway, path: &str) -> reqwest::Response {
+    for _ in 0..100 {
+        let response = gateway.get(path).await;
+        if cache_status(&response).starts_with("wemeet-gateway; hit; ttl=") {
+            return response;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no hit for {path}");
+}
+
+fn seed() -> String {
+    format!("/meetings/{SEED_MEETING}/participants")
+}
+
+fn live() -> String {
+    format!("/meetings/{LIVE_MEETING}/participants")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_cold_requests_cause_one_upstream_pass() {
+    let gateway = start_gateway().await;
+    let url = format!("{}{}", gateway.base_url, live());
+    let requests: Vec<_> = (0..1_000)
+        .map(|_| {
+            let request = gateway.http.get(&url).bearer_auth(API_KEY).send();
+            tokio::spawn(async move {
+                let response = request.await.unwrap();
+                assert_eq!(response.status(), 200);
+                response.bytes().await.unwrap()
+            })
+        })
+        .collect();
+    let mut bodies = Vec::new();
+    for request in requests {
+        bodies.push(request.await.unwrap());
+    }
+    assert!(
+        bodies.iter().all(|b| *b == bodies[0]),
+        "every caller got the same bytes"
+    );
+    let counters = gateway.upstream.simulator.counters();
+    assert_eq!(
+        counters.by_meeting[LIVE_MEETING], 13,
+        "one pass of 13 pages"
+    );
+}
+
+#[tokio::test]
+async fn a_second_request_is_a_hit_with_no_upstream_call_and_etags_revalidate() {
+    let gateway = start_gateway().await;
+    let first = gateway.get(&live()).await;
+    assert!(
+        cache_status(&first).contains("fwd=miss; stored"),
+        "{}",
+        cache_status(&first)
+    );
+    let etag = first.headers()["etag"].clone();
+    let first_body = first.bytes().await.unwrap();
+    let calls = gateway.upstream_calls();
+
+    let second = gateway.get(&live()).await;
+    assert!(cache_status(&second).starts_with("wemeet-gateway; hit; ttl="));
+    assert_eq!(second.headers()["etag"], etag);
+    assert!(
+        second.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("private, max-age=")
+    );
+    assert!(second.headers().contains_key("age"));
+    assert_eq!(second.bytes().await.unwrap(), first_body);
+
+    let revalidated = gateway
+        .http
+        .get(format!("{}{}", gateway.base_url, live()))
+        .bearer_auth(API_KEY)
+        .header("if-none-match", etag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), 304);
+    assert_eq!(revalidated.headers()["etag"], etag);
+    assert!(revalidated.bytes().await.unwrap().is_empty());
+    assert_eq!(
+        gateway.upstream_calls(),
+        calls,
+        "hits make no upstream call"
+    );
+}
+
+#[tokio::test]
+async fn gzip_is_served_when_accepted_and_holds_the_same_json() {
+    let gateway = start_gateway().await;
+    let plain = gateway.get(&live()).await.bytes().await.unwrap();
+    let zipped = gateway
+        .http
+        .get(format!("{}{}", gateway.base_url, live()))
+        .bearer_auth(API_KEY)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    assert_eq!(zipped.headers()["vary"], "Accept-Encoding");
+    let compressed = zipped.bytes().await.unwrap();
+    assert!(compressed.len() < plain.len() / 3);
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_end(&mut json)
+        .unwrap();
+    assert_eq!(json, plain);
+}
+
+async fn gateway_with(adjust: impl FnOnce(&mut wemeet_gateway::cache::CacheConfig)) -> TestGateway {
+    start_gateway_with(start_simulator(100_000).await, |c| adjust(&mut c.cache)).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stale_list_is_served_at_once_and_refreshed_once_in_the_background() {
+    let gateway = gateway_with(|c| c.ttl_ended = Duration::from_secs(60)).await;
+    gateway.get(&seed()).await;
+    assert_eq!(gateway.upstream_calls(), 1);
+    tokio::time::advance(Duration::from_secs(61)).await;
+
+    let path = seed();
+    let (a, b) = tokio::join!(gateway.get(&path), gateway.get(&path));
+    for stale in [&a, &b] {
+        assert_eq!(stale.status(), 200);
+        let status = cache_status(stale);
+        assert!(
+            status.contains("hit; detail=stale-while-revalidate; ttl=-"),
+            "{status}"
+        );
+        assert_eq!(stale.headers()["cache-control"], "private, max-age=0");
+    }
+    let fresh = until_hit(&gateway, &seed()).await;
+    assert!(cache_status(&fresh).starts_with("wemeet-gateway; hit; ttl="));
+    assert_eq!(
+        gateway.upstream_calls(),
+        2,
+        "one refresh for both stale answers"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_upstream_is_covered_by_the_stale_list_until_the_stale_if_error_age() {
+    let gateway = gateway_with(|c| {
+        c.ttl_ended = Duration::from_secs(60);
+        c.stale_if_error = Duration::from_secs(300);
+    })
+    .await;
+    let original = gateway.get(&seed()).await.bytes().await.unwrap();
+    gateway.upstream.simulator.inject(Fault {
+        error_code: Some(41),
+        ..Fault::default()
+    });
+    tokio::time::advance(Duration::from_secs(120)).await;
+
+    // A forced refresh fails; the stale list stands in, and says so.
+    let refreshed = gateway
+        .http
+        .get(format!("{}{}", gateway.base_url, seed()))
+        .bearer_auth(API_KEY)
+        .header("cache-control", "no-cache")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+    let status = cache_status(&refreshed);
+    assert!(
+        status.contains("fwd=stale; fwd-status=502; detail=stale-if-error"),
+        "{status}"
+    );
+    assert_eq!(refreshed.bytes().await.unwrap(), original);
+
+    tokio::time::advance(Duration::from_secs(300)).await;
+    let (code, body) = problem(gateway.get(&seed()).await).await;
+    assert_eq!(
+        code, 502,
+        "past the stale-if-error age the failure shows: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_caller_that_gives_up_does_not_stop_the_fetch() {
+    let gateway = start_gateway().await;
+    gateway.upstream.simulator.inject(Fault {
+        latency_ms: Some(300),
+        times: Some(3),
+        ..Fault::default()
+    });
+    let impatient = gateway
+        .http
+        .get(format!("{}{}", gateway.base_url, live()))
+        .bearer_auth(API_KEY)
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await;
+    assert!(impatient.is_err(), "the caller gave up");
+    until_hit(&gateway, &live()).await;
+    assert_eq!(
+        gateway.upstream.simulator.counters().by_meeting[LIVE_MEETING],
+        13
+    );
+}
+
+#[tokio::test]
+async fn a_slow_fetch_answers_202_with_progress_then_the_list() {
+    let gateway = gateway_with(|c| c.fetch_wait = Duration::from_millis(300)).await;
+    gateway.upstream.simulator.inject(Fault {
+        latency_ms: Some(100),
+        meeting_id: Some(LIVE_MEETING.into()),
+        ..Fault::default()
+    });
+    let pending = gateway.get(&live()).await;
+    assert_eq!(pending.status(), 202);
+    assert_eq!(pending.headers()["retry-after"], "2");
+    let body: serde_json::Value = pending.json().await.unwrap();
+    assert_eq!(body["status"], "fetching");
+    assert!(body["records_fetched"].as_u64().unwrap() > 0, "{body}");
+    assert_eq!(body["total_count"], 1_234);
+    let mut done = None;
+    for _ in 0..40 {
+        let response = gateway.get(&live()).await;
+        if response.status() == 200 {
+            done = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), 202);
+    }
+    let body: serde_json::Value = done.expect("the list arrived").json().await.unwrap();
+    assert_eq!(body["participants"].as_array().unwrap().len(), 1_234);
+    assert_eq!(
+        gateway.upstream.simulator.counters().by_meeting[LIVE_MEETING],
+        13
+    );
+}
+
+#[tokio::test]
+async fn no_cache_forces_one_refresh_shared_by_concurrent_callers() {
+    let gateway = start_gateway().await;
+    gateway.get(&live()).await;
+    let forced = || {
+        gateway
+            .http
+            .get(format!("{}{}", gateway.base_url, live()))
+            .bearer_auth(API_KEY)
+            .header("cache-control", "no-cache")
+            .send()
+    };
+    let (a, b) = tokio::join!(forced(), forced());
+    let statuses = [
+        cache_status(a.as_ref().unwrap()),
+        cache_status(b.as_ref().unwrap()),
+    ];
+    assert!(
+        statuses.iter().all(|s| s.contains("fwd=request; stored")),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().any(|s| s.contains("collapsed")),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        gateway.upstream.simulator.counters().by_meeting[LIVE_MEETING],
+        26
+    );
+}
+
+#[tokio::test]
+async fn delete_drops_a_meetings_lists_and_needs_a_key() {
+    let gateway = start_gateway().await;
+    gateway.get(&live()).await;
+    let url = format!("{}{}/cache", gateway.base_url, live());
+    let anonymous = gateway.http.delete(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let deleted = gateway
+        .http
+        .delete(&url)
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let again = gateway.get(&live()).await;
+    assert!(
+        cache_status(&again).contains("fwd=miss"),
+        "{}",
+        cache_status(&again)
+    );
+    assert_eq!(
+        gateway.upstream.simulator.counters().by_meeting[LIVE_MEETING],
+        26
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_meeting_is_remembered_briefly_and_errors_are_not_cached() {
+    let gateway = start_gateway().await;
+    for _ in 0..3 {
+        assert_eq!(
+            problem(gateway.get("/meetings/424242/participants").await)
+                .await
+                .0,
+            404
+        );
+    }
+    assert_eq!(gateway.upstream_calls(), 1);
+
+    gateway.upstream.simulator.inject(Fault {
+        error_code: Some(9042),
+        times: Some(1),
+        ..Fault::default()
+    });
+    assert_eq!(problem(gateway.get(&seed()).await).await.0, 403);
+    assert_eq!(
+        gateway.get(&seed()).await.status(),
+        200,
+        "the refusal was not cached"
+    );
+}
+
+#[tokio::test]
+async fn the_byte_bound_holds_and_filling_past_it_evicts() {
+    let bound = 2 * 1024 * 1024;
+    let gateway = gateway_with(|c| c.max_bytes = bound).await;
+    // Each time window is its own list of the live meeting: about 0.9 MB with its gzip form.
+    let now = wemeet_gateway::clock::unix_now().as_secs();
+    for offset in 0..6u64 {
+        let path = format!(
+            "{}?start_time={}&end_time={now}",
+            live(),
+            now - 7200 - offset
+        );
+        assert_eq!(gateway.get(&path).await.status(), 200);
+    }
+    let metrics = gateway
+        .http
+        .get(format!("{}/metrics", gateway.base_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let held = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    let bytes = held("gateway_cache_bytes ");
+    let entries = held("gateway_cache_entries ");
+    assert!(
+        bytes <= bound as f64,
+        "{bytes} bytes held over a bound of {bound}"
+    );
+    assert!(
+        (1.0..6.0).contains(&entries),
+        "{entries} entries: some were evicted"
+    );
+}
