@@ -1,19 +1,22 @@
 //! The gateway application: state, router, middleware stack, serving with graceful shutdown.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tower::ServiceBuilder;
+use tower::{Layer, Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -129,29 +132,127 @@ impl ApiKeys {
     }
 }
 
-async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match state
-        .inner
-        .keys
-        .check(request.headers().get(header::AUTHORIZATION))
-    {
-        Ok(()) => next.run(request).await,
-        Err(why) => ApiError::Unauthorized(why).into_response(),
+/// Proof that a request carried an accepted API key (or that anonymous access is on). Every
+/// protected handler takes it as its first extractor, so the key is checked before anything
+/// else about the request.
+#[derive(Debug)]
+pub struct Authorized;
+
+impl FromRequestParts<AppState> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        state
+            .inner
+            .keys
+            .check(parts.headers.get(header::AUTHORIZATION))
+            .map(|()| Authorized)
+            .map_err(ApiError::Unauthorized)
     }
 }
 
-/// Counts every answer by route template (never the raw path: ids would explode the labels).
-async fn count_requests(request: Request, next: Next) -> Response {
+/// The route template as a metric label: fixed strings, never the raw path (ids would explode
+/// the label set).
+fn route_label(request: &Request) -> &'static str {
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().to_string();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!(crate::metrics::HTTP_REQUESTS, "route" => route, "method" => method, "status" => status)
-        .increment(1);
-    response
+        .map(MatchedPath::as_str);
+    match route {
+        Some("/meetings/{meeting_id}/participants") => "/meetings/{meeting_id}/participants",
+        Some("/meetings/{meeting_id}/participants/cache") => {
+            "/meetings/{meeting_id}/participants/cache"
+        }
+        Some("/healthz") => "/healthz",
+        Some("/readyz") => "/readyz",
+        Some("/metrics") => "/metrics",
+        Some(_) => "other",
+        None => "unmatched",
+    }
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+/// Counts every answer by route, method and status; outermost, so that timeouts, panics and
+/// CORS preflights are counted too.
+#[derive(Debug, Clone, Copy)]
+struct CountRequestsLayer;
+
+impl<S> Layer<S> for CountRequestsLayer {
+    type Service = CountRequests<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CountRequests { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CountRequests<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for CountRequests<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Counted<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        Counted {
+            route: route_label(&request),
+            method: method_label(request.method()),
+            inner: self.inner.call(request),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct Counted<F> {
+        route: &'static str,
+        method: &'static str,
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, E> Future for Counted<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        if let Ok(response) = &result {
+            let status = response.status().as_u16().to_string();
+            metrics::counter!(
+                crate::metrics::HTTP_REQUESTS,
+                "route" => *this.route,
+                "method" => *this.method,
+                "status" => status
+            )
+            .increment(1);
+        }
+        Poll::Ready(result)
+    }
 }
 
 /// Builds the gateway's router with its whole middleware stack.
@@ -175,11 +276,7 @@ pub fn router(config: AppConfig) -> Router {
         .route(
             "/meetings/{meeting_id}/participants/cache",
             axum::routing::delete(api::participants::drop_cached),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_api_key,
-        ));
+        );
     let open = Router::new()
         .route("/healthz", get(api::health::healthz))
         .route("/readyz", get(api::health::readyz))
@@ -244,5 +341,5 @@ pub fn router(config: AppConfig) -> Router {
                 .max_age(Duration::from_secs(600)),
         )
     };
-    app.layer(middleware::from_fn(count_requests))
+    app.layer(CountRequestsLayer)
 }

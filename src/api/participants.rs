@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
 
-use crate::app::AppState;
+use crate::app::{AppState, Authorized};
 use crate::cache::wants_refresh;
 use crate::error::ApiError;
 use crate::upstream::{
@@ -16,6 +16,7 @@ use crate::upstream::{
 };
 
 pub async fn list_participants(
+    _: Authorized,
     State(state): State<AppState>,
     meeting_id: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
@@ -29,6 +30,7 @@ pub async fn list_participants(
 
 /// `DELETE /meetings/{meeting_id}/participants/cache`: forgets every cached list of a meeting.
 pub async fn drop_cached(
+    _: Authorized,
     State(state): State<AppState>,
     meeting_id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {

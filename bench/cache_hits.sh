@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Cache-hit throughput and latency: the gateway serving lists from its cache, side by side with
+# nginx serving the same bytes from a file, same load tool (wrk), same connections, alternating
+# runs in one session. Release builds, loopback only. Three bodies:
+#   small  the API page's sample meeting (2 records)
+#   json   the 1,234-record meeting, uncompressed (a client that does not accept gzip)
+#   gzip   the same list gzipped (what browsers get: they all send Accept-Encoding: gzip)
+#
+# Usage: bench/cache_hits.sh   (CONNECTIONS=64 DURATION=10s ROUNDS=3; needs wrk and nginx:
+#        apt-get install wrk nginx-light)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+connections=${CONNECTIONS:-64}
+duration=${DURATION:-10s}
+rounds=${ROUNDS:-3}
+for tool in wrk nginx; do
+    command -v "$tool" >/dev/null || { echo "needs $tool: apt-get install wrk nginx-light"; exit 1; }
+done
+cargo build --release --quiet
+work=$(mktemp -d)
+chmod 755 "$work"   # nginx workers run unprivileged and must read the file
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; exit 1; }
+
+upstream_port=$(port)
+target/release/wemeet-gateway simulate --listen "127.0.0.1:$upstream_port" \
+    --calls-per-minute 100000 >"$work/simulator.log" 2>&1 &
+pids+=($!)
+key=bench-key-$RANDOM$RANDOM
+gateway_port=$(port)
+WEMEET_API_BASE="http://127.0.0.1:$upstream_port" WEMEET_APP_ID=200000001 \
+WEMEET_SECRET_ID=AKIDdemoSecretId WEMEET_SECRET_KEY=demo-secret-key-not-for-production \
+WEMEET_OPERATOR_USERID=owner1 GATEWAY_LISTEN="127.0.0.1:$gateway_port" \
+GATEWAY_API_KEYS=$(printf %s "$key" | sha256sum | cut -d' ' -f1) RUST_LOG=warn \
+    target/release/wemeet-gateway serve >"$work/gateway.log" 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$gateway_port/healthz"
+
+nginx_port=$(port)
+cat >"$work/nginx.conf" <<CONF
+worker_processes auto;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    open_file_cache max=16;
+    keepalive_requests 1000000;
+    default_type application/json;
+    server {
+        listen 127.0.0.1:$nginx_port;
+        root $work/root;
+        location /gzip/ { add_header Content-Encoding gzip; add_header Vary Accept-Encoding; }
+    }
+}
+CONF
+# The bodies the gateway serves (each fetched once: the only misses), as nginx's files.
+auth="Authorization: Bearer $key"
+small=/meetings/144115214488302892/participants
+list=/meetings/100000000000000001/participants
+mkdir -p "$work/root/small" "$work/root/json" "$work/root/gzip"
+curl -fs -H "$auth" "http://127.0.0.1:$gateway_port$small" -o "$work/root/small/body"
+curl -fs -H "$auth" "http://127.0.0.1:$gateway_port$list" -o "$work/root/json/body"
+curl -fs -H "$auth" -H "Accept-Encoding: gzip" "http://127.0.0.1:$gateway_port$list" -o "$work/root/gzip/body"
+nginx -c "$work/nginx.conf"
+wait_for "http://127.0.0.1:$nginx_port/small/body"
+for kind in small json gzip; do
+    path=$small; [ "$kind" = small ] || path=$list
+    header=""; [ "$kind" = gzip ] && header="Accept-Encoding: gzip"
+    cmp -s <(curl -fs ${header:+-H "$header"} "http://127.0.0.1:$nginx_port/$kind/body") \
+           <(curl -fs -H "$auth" ${header:+-H "$header"} "http://127.0.0.1:$gateway_port$path") \
+        || { echo "nginx and the gateway serve different bytes for $kind"; exit 1; }
+    echo "$kind body: $(stat -c %s "$work/root/$kind/body") bytes"
+done
+echo "$(nproc) cores; wrk -t2 -c$connections -d$duration --latency"
+
+run() { # name url [header] [header]
+    local out
+    out=$(wrk -t2 -c"$connections" -d"$duration" --latency ${3:+-H "$3"} ${4:+-H "$4"} "$2")
+    local rps p50 p99
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+    p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+    printf '%-14s %10s req/s   p50 %-9s p99 %s\n' "$1" "$rps" "$p50" "$p99"
+}
+for round in $(seq 1 "$rounds"); do
+    echo "round $round"
+    for kind in small json gzip; do
+        path=$small; [ "$kind" = small ] || path=$list
+        header=""; [ "$kind" = gzip ] && header="Accept-Encoding: gzip"
+        run "nginx $kind" "http://127.0.0.1:$nginx_port/$kind/body" "$header"
+        run "gateway $kind" "http://127.0.0.1:$gateway_port$path" "$auth" "$header"
+    done
+done
+calls=$(curl -fs "http://127.0.0.1:$upstream_port/_simulator/counters" | python3 -c 'import json,sys; print(json.load(sys.stdin)["calls"])')
+echo "upstream calls during the whole run: $calls (14 for the first fetches; the live meeting's list"
+echo "is fresh for 30 s, so each refresh after that adds 13, the sample meeting's for an hour)"
