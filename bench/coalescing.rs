@@ -17,9 +17,6 @@ use wemeet_gateway::simulator::demo::LIVE_MEETING;
 use wemeet_gateway::simulator::{Simulator, SimulatorConfig, demo_dataset};
 use wemeet_gateway::upstream::{ClientConfig, Operator, RetryPolicy, UpstreamClient};
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const KEY: &str = "bench-key";
 
 async fn start() -> (Simulator, String) {

@@ -130,7 +130,3 @@ fn main() {
         );
     });
 }
-
-/// The binary's allocator, so that the cost measured is the binary's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

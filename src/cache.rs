@@ -360,16 +360,19 @@ fn count(result: &'static str) {
 impl Entry {
     fn for_list(list: ParticipantList, render: Render, config: &CacheConfig) -> Self {
         let ttl = freshness(&list, config);
-        let json = render(list);
+        // Vectors grow by doubling; what the cache keeps must be what it weighs.
+        let mut json = render(list);
+        json.shrink_to_fit();
         let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&json)[..16]));
         let mut encoder = flate2::write::GzEncoder::new(
             Vec::with_capacity(json.len() / 8),
             flate2::Compression::default(),
         );
-        let gzip = encoder
+        let mut gzip = encoder
             .write_all(&json)
             .and_then(|()| encoder.finish())
             .unwrap_or_default();
+        gzip.shrink_to_fit();
         let now = Instant::now();
         Self {
             content: Content::List {

@@ -6,11 +6,6 @@ use clap::Parser;
 use wemeet_gateway::config::{Cli, Mode};
 use wemeet_gateway::{modes, telemetry};
 
-/// mimalloc: decoding a page allocates a few thousand small strings, and it cuts the client's
-/// CPU per page by about a sixth against glibc's allocator (bench/README.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
