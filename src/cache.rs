@@ -45,6 +45,21 @@ pub struct CacheConfig {
     pub not_found_ttl: Duration,
 }
 
+impl Default for CacheConfig {
+    /// The production defaults, as the configuration documents them.
+    fn default() -> Self {
+        Self {
+            max_bytes: 256 * 1024 * 1024,
+            ttl_ended: Duration::from_secs(3600),
+            ttl_live: Duration::from_secs(30),
+            ttl_not_started: Duration::from_secs(30),
+            stale_if_error: Duration::from_secs(24 * 3600),
+            fetch_wait: Duration::from_secs(20),
+            not_found_ttl: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Turns a fetched list into the response body: the public representation, owned by `api`.
 pub type Render = fn(ParticipantList) -> Vec<u8>;
 

@@ -157,15 +157,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), StartError> {
     })?;
     let app = router(AppConfig {
         upstream: client,
-        cache: CacheConfig {
-            max_bytes: 256 * 1024 * 1024,
-            ttl_ended: Duration::from_secs(3600),
-            ttl_live: Duration::from_secs(30),
-            ttl_not_started: Duration::from_secs(30),
-            stale_if_error: Duration::from_secs(24 * 3600),
-            fetch_wait: Duration::from_secs(20),
-            not_found_ttl: Duration::from_secs(30),
-        },
+        cache: CacheConfig::default(),
         default_operator: Some(Operator::user_id("owner1").expect("a valid userid")),
         api_key_digests: vec![Sha256::digest(key.as_bytes()).into()],
         allow_anonymous: false,

@@ -354,15 +354,7 @@ async fn the_byte_bound_holds_and_filling_past_it_evicts() {
         );
         assert_eq!(gateway.get(&path).await.status(), 200);
     }
-    let metrics = gateway
-        .http
-        .get(format!("{}/metrics", gateway.base_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gateway.metrics().await;
     let held = |name: &str| -> f64 {
         metrics
             .lines()

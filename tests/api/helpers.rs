@@ -109,7 +109,7 @@ pub async fn start_gateway_with(
     use sha2::Digest;
     let mut config = wemeet_gateway::app::AppConfig {
         upstream: client(&upstream),
-        cache: cache_config(),
+        cache: wemeet_gateway::cache::CacheConfig::default(),
         default_operator: Some(Operator::user_id("owner1").unwrap()),
         api_key_digests: vec![sha2::Sha256::digest(API_KEY.as_bytes()).into()],
         allow_anonymous: false,
@@ -143,6 +143,13 @@ impl TestGateway {
     pub fn upstream_calls(&self) -> u64 {
         self.upstream.simulator.counters().calls
     }
+
+    /// The Prometheus text from `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let url = format!("{}/metrics", self.base_url);
+        let response = self.http.get(url).send().await.expect("metrics");
+        response.text().await.expect("metrics text")
+    }
 }
 
 /// A problem+json answer: status, body, and that the content type says so.
@@ -163,17 +170,4 @@ pub async fn problem(response: reqwest::Response) -> (u16, serde_json::Value) {
     );
     assert!(body["title"].is_string() && body["detail"].is_string());
     (status, body)
-}
-
-/// The production defaults.
-pub fn cache_config() -> wemeet_gateway::cache::CacheConfig {
-    wemeet_gateway::cache::CacheConfig {
-        max_bytes: 256 * 1024 * 1024,
-        ttl_ended: Duration::from_secs(3600),
-        ttl_live: Duration::from_secs(30),
-        ttl_not_started: Duration::from_secs(30),
-        stale_if_error: Duration::from_secs(24 * 3600),
-        fetch_wait: Duration::from_secs(20),
-        not_found_ttl: Duration::from_secs(30),
-    }
 }

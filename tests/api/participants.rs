@@ -421,15 +421,7 @@ async fn metrics_count_requests_and_upstream_calls() {
     gateway
         .get(&format!("/meetings/{LIVE_MEETING}/participants"))
         .await;
-    let text = gateway
-        .http
-        .get(format!("{}/metrics", gateway.base_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gateway.metrics().await;
     for name in [
         "gateway_http_requests_total{",
         "route=\"/meetings/{meeting_id}/participants\"",
