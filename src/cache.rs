@@ -77,7 +77,9 @@ enum Content {
     List {
         json: Bytes,
         gzip: Bytes,
+        /// Strong validators differ per content coding (RFC 9110 8.8.3).
         etag: HeaderValue,
+        gzip_etag: HeaderValue,
     },
     /// The upstream said the meeting does not exist.
     NotFound(UpstreamError),
@@ -92,6 +94,10 @@ impl Entry {
         u32::try_from(bytes + 512).unwrap_or(u32::MAX)
     }
 
+    fn lifetime(&self) -> Duration {
+        self.usable_until.saturating_duration_since(self.fetched_at)
+    }
+
     fn is_fresh(&self, now: Instant) -> bool {
         now < self.fresh_until
     }
@@ -104,6 +110,9 @@ impl Entry {
 /// A fetch in progress, shared by every caller waiting for it.
 #[derive(Debug)]
 struct Flight {
+    /// When the caller that started it looked into the cache: an entry stored after that is
+    /// as new as this fetch would be.
+    requested_at: Instant,
     progress: FetchProgress,
     done: watch::Sender<Option<Result<Arc<Entry>, UpstreamError>>>,
 }
@@ -160,11 +169,18 @@ impl moka::Expiry<ParticipantsQuery, Arc<Entry>> for UntilUnusable {
         entry: &Arc<Entry>,
         _: std::time::Instant,
     ) -> Option<Duration> {
-        Some(
-            entry
-                .usable_until
-                .saturating_duration_since(entry.fetched_at),
-        )
+        Some(entry.lifetime())
+    }
+
+    /// A refresh replaces the entry: its lifetime starts again (moka would keep the old one).
+    fn expire_after_update(
+        &self,
+        _: &ParticipantsQuery,
+        entry: &Arc<Entry>,
+        _: std::time::Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(entry.lifetime())
     }
 }
 
@@ -217,7 +233,7 @@ impl ParticipantCache {
                 how: How::Hit,
             });
         }
-        let (flight, collapsed) = self.start_or_join(key);
+        let (flight, collapsed) = self.start_or_join(key, now);
         if let (Some(entry), false) = (&cached, force_refresh) {
             count("stale_while_revalidate");
             return Ok(Served::Entry {
@@ -260,7 +276,9 @@ impl ParticipantCache {
                     How::Miss { collapsed }
                 },
             }),
-            (Err(error), Some(entry)) => {
+            // Only a failing upstream is covered; a refusal (the meeting is gone, the operator
+            // lost access, a parameter is refused) is answered as it is.
+            (Err(error), Some(entry)) if stands_in_for(&error) => {
                 count("stale_if_error");
                 let (status, ..) = ApiError::Upstream(error).problem();
                 Ok(Served::Entry {
@@ -270,12 +288,18 @@ impl ParticipantCache {
                     },
                 })
             }
-            (Err(error), None) => Err(error),
+            (Err(error), _) => Err(error),
         }
     }
 
-    /// Drops every cached list of one meeting.
+    /// Drops every cached list of one meeting. Fetches already running for it still answer
+    /// their callers, but store nothing.
     pub fn invalidate_meeting(&self, meeting_id: &str) {
+        self.inner
+            .flights
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|key, _| key.meeting_id() != meeting_id);
         let meeting_id = meeting_id.to_owned();
         // Fails only when closures are not supported, and they are.
         let _ = self
@@ -297,12 +321,13 @@ impl ParticipantCache {
         self.inner.entries.run_pending_tasks().await;
     }
 
-    fn start_or_join(&self, key: &ParticipantsQuery) -> (Arc<Flight>, bool) {
+    fn start_or_join(&self, key: &ParticipantsQuery, requested_at: Instant) -> (Arc<Flight>, bool) {
         let mut flights = self.inner.flights.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(flight) = flights.get(key) {
             return (flight.clone(), true);
         }
         let flight = Arc::new(Flight {
+            requested_at,
             progress: FetchProgress::default(),
             done: watch::Sender::new(None),
         });
@@ -320,6 +345,20 @@ impl ParticipantCache {
 
     /// The detached fetch: stores the result, then tells every waiter.
     async fn fetch(self, key: ParticipantsQuery, flight: Arc<Flight>) {
+        let mut landing = Landing {
+            cache: &self,
+            key: &key,
+            flight: &flight,
+            done: false,
+        };
+        // A fetch that finished between the caller's look and this flight's start already
+        // stored what this one would fetch.
+        if let Some(entry) = self.inner.entries.get(&key).await
+            && entry.fetched_at >= flight.requested_at
+        {
+            landing.finish(Ok(entry), false).await;
+            return;
+        }
         let result = self
             .inner
             .client
@@ -332,10 +371,7 @@ impl ParticipantCache {
                 let built =
                     tokio::task::spawn_blocking(move || Entry::for_list(list, render, &config))
                         .await;
-                match built {
-                    Ok(entry) => Ok(entry),
-                    Err(_) => Err(UpstreamError::Protocol("rendering the list failed".into())),
-                }
+                built.map_err(|_| UpstreamError::Protocol("rendering the list failed".into()))
             }
             Err(error) if error.class() == ErrorClass::NotFound => {
                 let now = Instant::now();
@@ -348,23 +384,86 @@ impl ParticipantCache {
             }
             Err(error) => {
                 warn!(%error, "fetch failed; nothing cached");
+                if !stands_in_for(&error) {
+                    // The upstream refuses this list now: a stale copy must not outlive that.
+                    self.inner.entries.invalidate(&key).await;
+                }
                 Err(error)
             }
         };
-        let outcome = match outcome {
-            Ok(entry) => {
-                let entry = Arc::new(entry);
-                self.inner.entries.insert(key.clone(), entry.clone()).await;
-                Ok(entry)
-            }
-            Err(error) => Err(error),
-        };
-        self.inner
+        landing.finish(outcome.map(Arc::new), true).await;
+    }
+}
+
+/// Whether a stale list may be served instead of this failure: only when the upstream failed
+/// (a 5xx), never when it refused (a 4xx).
+fn stands_in_for(error: &UpstreamError) -> bool {
+    ApiError::Upstream(error.clone())
+        .problem()
+        .0
+        .is_server_error()
+}
+
+/// Ends a flight exactly once: stores the result (unless the meeting's cache was dropped while
+/// it ran), unregisters the flight, and wakes every waiter. If the fetch task panics, the drop
+/// does the same with an error, so that no key stays stuck on a dead flight.
+struct Landing<'a> {
+    cache: &'a ParticipantCache,
+    key: &'a ParticipantsQuery,
+    flight: &'a Arc<Flight>,
+    done: bool,
+}
+
+impl Landing<'_> {
+    async fn finish(&mut self, outcome: Result<Arc<Entry>, UpstreamError>, store: bool) {
+        // Store first, unregister after: a caller arriving in between joins this flight, or
+        // finds the new entry; never neither.
+        if let (Ok(entry), true, true) = (&outcome, store, self.is_current()) {
+            self.cache
+                .inner
+                .entries
+                .insert(self.key.clone(), entry.clone())
+                .await;
+        }
+        self.unregister();
+        self.flight.done.send_replace(Some(outcome));
+        self.done = true;
+    }
+
+    fn is_current(&self) -> bool {
+        self.cache
+            .inner
             .flights
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
-        flight.done.send_replace(Some(outcome));
+            .get(self.key)
+            .is_some_and(|f| Arc::ptr_eq(f, self.flight))
+    }
+
+    /// Removes the flight from the registry if it is still this one.
+    fn unregister(&self) {
+        let mut flights = self
+            .cache
+            .inner
+            .flights
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let current = flights
+            .get(self.key)
+            .is_some_and(|f| Arc::ptr_eq(f, self.flight));
+        if current {
+            flights.remove(self.key);
+        }
+    }
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.unregister();
+            let error = UpstreamError::Protocol("the fetch stopped without an answer".into());
+            self.flight.done.send_replace(Some(Err(error)));
+        }
     }
 }
 
@@ -378,7 +477,10 @@ impl Entry {
         // Vectors grow by doubling; what the cache keeps must be what it weighs.
         let mut json = render(list);
         json.shrink_to_fit();
-        let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&json)[..16]));
+        let hash = hex::encode(&Sha256::digest(&json)[..16]);
+        let etag = HeaderValue::from_str(&format!("\"{hash}\"")).expect("hex is a valid header");
+        let gzip_etag =
+            HeaderValue::from_str(&format!("\"{hash}-gz\"")).expect("hex is a valid header");
         let mut encoder = flate2::write::GzEncoder::new(
             Vec::with_capacity(json.len() / 8),
             flate2::Compression::default(),
@@ -393,7 +495,8 @@ impl Entry {
             content: Content::List {
                 json: Bytes::from(json),
                 gzip: Bytes::from(gzip),
-                etag: HeaderValue::from_str(&etag).expect("hex is a valid header value"),
+                etag,
+                gzip_etag,
             },
             fetched_at: now,
             fresh_until: now + ttl,
@@ -437,13 +540,19 @@ impl Served {
         let age = now.duration_since(entry.fetched_at).as_secs();
         let mut response = match &entry.content {
             Content::NotFound(error) => ApiError::Upstream(error.clone()).into_response(),
-            Content::List { json, gzip, etag } => {
+            Content::List {
+                json,
+                gzip,
+                etag,
+                gzip_etag,
+            } => {
+                let gzip_ok = accepts_gzip(request);
+                let etag = if gzip_ok { gzip_etag } else { etag };
                 if if_none_match(request, etag) {
                     let mut r = StatusCode::NOT_MODIFIED.into_response();
                     r.headers_mut().insert(header::ETAG, etag.clone());
                     r
                 } else {
-                    let gzip_ok = accepts_gzip(request);
                     let body = if gzip_ok { gzip.clone() } else { json.clone() };
                     let mut r = body.into_response();
                     let headers = r.headers_mut();
@@ -524,23 +633,31 @@ fn if_none_match(request: &HeaderMap, etag: &HeaderValue) -> bool {
         .any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
 }
 
-/// Whether `Accept-Encoding` allows gzip (a `q=0` refuses it).
+/// Whether `Accept-Encoding` allows gzip: an explicit `gzip` (or `x-gzip`) item decides by its
+/// q-value; otherwise `*` does; otherwise no.
 fn accepts_gzip(request: &HeaderMap) -> bool {
-    request
+    let mut gzip = None;
+    let mut any = None;
+    for item in request
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';').map(str::trim);
-            let coding = parts.next().unwrap_or_default();
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q == 0.0)
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-        })
+    {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or_default();
+        let q = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+            .map_or(Some(1.0), |(_, v)| v.trim().parse::<f32>().ok())
+            .unwrap_or(0.0);
+        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(q > 0.0);
+        } else if coding == "*" {
+            any = Some(q > 0.0);
+        }
+    }
+    gzip.or(any).unwrap_or(false)
 }
 
 /// Whether the request asks to bypass fresh entries (`Cache-Control: no-cache` or `max-age=0`).
@@ -593,6 +710,32 @@ mod tests {
         assert!(!accepts_gzip(&headers(&[])));
         assert!(wants_refresh(&headers(&[("cache-control", "no-cache")])));
         assert!(!wants_refresh(&headers(&[("cache-control", "max-age=60")])));
+    }
+
+    #[test]
+    fn a_replaced_entry_gets_a_new_lifetime() {
+        use moka::Expiry as _;
+        let now = Instant::now();
+        let entry = Arc::new(Entry {
+            content: Content::NotFound(UpstreamError::Protocol("x".into())),
+            fetched_at: now,
+            fresh_until: now + Duration::from_secs(60),
+            usable_until: now + Duration::from_secs(600),
+        });
+        let key =
+            ParticipantsQuery::new("1", crate::upstream::Operator::user_id("u").expect("valid"))
+                .expect("valid");
+        let at = std::time::Instant::now();
+        let old = Some(Duration::from_secs(5));
+        let expiry = UntilUnusable;
+        assert_eq!(
+            expiry.expire_after_create(&key, &entry, at),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            expiry.expire_after_update(&key, &entry, at, old),
+            Some(Duration::from_secs(600))
+        );
     }
 
     #[test]

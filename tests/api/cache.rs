@@ -100,6 +100,12 @@ async fn a_second_request_is_a_hit_with_no_upstream_call_and_etags_revalidate() 
         .unwrap();
     assert_eq!(revalidated.status(), 304);
     assert_eq!(revalidated.headers()["etag"], etag);
+    for header in ["vary", "cache-control", "age", "cache-status"] {
+        assert!(
+            revalidated.headers().contains_key(header),
+            "304 without {header}"
+        );
+    }
     assert!(revalidated.bytes().await.unwrap().is_empty());
     assert_eq!(
         gateway.upstream_calls(),
@@ -122,6 +128,12 @@ async fn gzip_is_served_when_accepted_and_holds_the_same_json() {
         .unwrap();
     assert_eq!(zipped.headers()["content-encoding"], "gzip");
     assert_eq!(zipped.headers()["vary"], "Accept-Encoding");
+    let plain_etag = gateway.get(&live()).await.headers()["etag"].clone();
+    assert_ne!(
+        zipped.headers()["etag"],
+        plain_etag,
+        "each coding has its own strong ETag"
+    );
     let compressed = zipped.bytes().await.unwrap();
     assert!(compressed.len() < plain.len() / 3);
     let mut json = Vec::new();
@@ -370,5 +382,72 @@ async fn the_byte_bound_holds_and_filling_past_it_evicts() {
     assert!(
         (1.0..6.0).contains(&entries),
         "{entries} entries: some were evicted"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refusal_is_not_covered_by_the_stale_list() {
+    let gateway = gateway_with(|c| c.ttl_ended = Duration::from_secs(60)).await;
+    assert_eq!(gateway.get(&seed()).await.status(), 200);
+    tokio::time::advance(Duration::from_secs(61)).await;
+    gateway.upstream.simulator.inject(Fault {
+        error_code: Some(9042),
+        ..Fault::default()
+    });
+    let refreshed = gateway
+        .http
+        .get(format!("{}{}", gateway.base_url, seed()))
+        .bearer_auth(API_KEY)
+        .header("cache-control", "no-cache")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(refreshed).await.0, 403, "the operator lost access");
+    assert_eq!(
+        problem(gateway.get(&seed()).await).await.0,
+        403,
+        "and the stale copy is gone"
+    );
+}
+
+#[tokio::test]
+async fn a_delete_during_a_fetch_keeps_that_fetch_from_storing() {
+    let gateway = start_gateway().await;
+    gateway.upstream.simulator.inject(Fault {
+        latency_ms: Some(200),
+        times: Some(2),
+        ..Fault::default()
+    });
+    let first = tokio::spawn({
+        let request = gateway
+            .http
+            .get(format!("{}{}", gateway.base_url, live()))
+            .bearer_auth(API_KEY);
+        async move { request.send().await.unwrap().status() }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let url = format!("{}{}/cache", gateway.base_url, live());
+    let deleted = gateway
+        .http
+        .delete(&url)
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(
+        first.await.unwrap(),
+        200,
+        "the running fetch still answers its caller"
+    );
+    let next = gateway.get(&live()).await;
+    assert!(
+        cache_status(&next).contains("fwd=miss"),
+        "{}",
+        cache_status(&next)
+    );
+    assert_eq!(
+        gateway.upstream.simulator.counters().by_meeting[LIVE_MEETING],
+        26
     );
 }
