@@ -118,14 +118,7 @@ async fn a_second_request_is_a_hit_with_no_upstream_call_and_etags_revalidate() 
 async fn gzip_is_served_when_accepted_and_holds_the_same_json() {
     let gateway = start_gateway().await;
     let plain = gateway.get(&live()).await.bytes().await.unwrap();
-    let zipped = gateway
-        .http
-        .get(format!("{}{}", gateway.base_url, live()))
-        .bearer_auth(API_KEY)
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .unwrap();
+    let zipped = gateway.get_with(&live(), "accept-encoding", "gzip").await;
     assert_eq!(zipped.headers()["content-encoding"], "gzip");
     assert_eq!(zipped.headers()["vary"], "Accept-Encoding");
     let plain_etag = gateway.get(&live()).await.headers()["etag"].clone();
@@ -189,14 +182,7 @@ async fn a_failing_upstream_is_covered_by_the_stale_list_until_the_stale_if_erro
     tokio::time::advance(Duration::from_secs(120)).await;
 
     // A forced refresh fails; the stale list stands in, and says so.
-    let refreshed = gateway
-        .http
-        .get(format!("{}{}", gateway.base_url, seed()))
-        .bearer_auth(API_KEY)
-        .header("cache-control", "no-cache")
-        .send()
-        .await
-        .unwrap();
+    let refreshed = gateway.get_with(&seed(), "cache-control", "no-cache").await;
     assert_eq!(refreshed.status(), 200);
     let status = cache_status(&refreshed);
     assert!(
@@ -394,14 +380,7 @@ async fn a_refusal_is_not_covered_by_the_stale_list() {
         error_code: Some(9042),
         ..Fault::default()
     });
-    let refreshed = gateway
-        .http
-        .get(format!("{}{}", gateway.base_url, seed()))
-        .bearer_auth(API_KEY)
-        .header("cache-control", "no-cache")
-        .send()
-        .await
-        .unwrap();
+    let refreshed = gateway.get_with(&seed(), "cache-control", "no-cache").await;
     assert_eq!(problem(refreshed).await.0, 403, "the operator lost access");
     assert_eq!(
         problem(gateway.get(&seed()).await).await.0,

@@ -140,6 +140,22 @@ impl TestGateway {
             .expect("request")
     }
 
+    /// GET with the test key and one more request header.
+    pub async fn get_with(
+        &self,
+        path_and_query: &str,
+        name: &str,
+        value: &str,
+    ) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path_and_query}", self.base_url))
+            .bearer_auth(&self.api_key)
+            .header(name, value)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub fn upstream_calls(&self) -> u64 {
         self.upstream.simulator.counters().calls
     }
