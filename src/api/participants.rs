@@ -35,10 +35,8 @@ pub async fn drop_cached(
     meeting_id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let meeting_id = meeting_id.map_err(|_| invalid("meeting_id", "must be decimal digits"))?;
-    // Validated like any query, so that only a real meeting id reaches the cache.
-    let query =
-        ParticipantsQuery::new(&meeting_id, Operator::user_id("validation").expect("valid"))?;
-    state.cache().invalidate_meeting(query.meeting_id());
+    let meeting_id = crate::upstream::query::meeting_id(&meeting_id)?;
+    state.cache().invalidate_meeting(&meeting_id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -65,6 +65,11 @@ fn digits(parameter: &'static str, value: &str) -> Result<String, InvalidParamet
     Ok(value.to_owned())
 }
 
+/// A meeting id as the upstream takes it: 1 to 32 decimal digits.
+pub fn meeting_id(value: &str) -> Result<String, InvalidParameter> {
+    digits("meeting_id", value)
+}
+
 /// Who the upstream call is made on behalf of.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Operator {
@@ -120,7 +125,7 @@ impl ParticipantsQuery {
     /// A query for a meeting's whole list, on behalf of `operator`.
     pub fn new(meeting_id: &str, operator: Operator) -> Result<Self, InvalidParameter> {
         Ok(Self {
-            meeting_id: digits("meeting_id", meeting_id)?,
+            meeting_id: self::meeting_id(meeting_id)?,
             sub_meeting_id: None,
             operator,
             start_time: None,

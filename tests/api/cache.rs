@@ -430,3 +430,21 @@ async fn a_delete_during_a_fetch_keeps_that_fetch_from_storing() {
         26
     );
 }
+
+#[tokio::test]
+async fn delete_names_a_malformed_meeting_id() {
+    let gateway = start_gateway().await;
+    let url = format!("{}/meetings/12ab/participants/cache", gateway.base_url);
+    let response = gateway
+        .http
+        .delete(&url)
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = problem(response).await;
+    assert_eq!(
+        (status, body["parameter"].as_str()),
+        (400, Some("meeting_id"))
+    );
+}
