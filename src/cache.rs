@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tracing::{Instrument, info_span, warn};
 
 use crate::clock::unix_now;
-use crate::error::ApiError;
+use crate::error::{ApiError, upstream_status};
 use crate::upstream::{
     ErrorClass, FetchProgress, ParticipantList, ParticipantsQuery, UpstreamClient, UpstreamError,
 };
@@ -248,7 +248,7 @@ impl ParticipantCache {
                 .await;
         let outcome = match waited {
             Ok(Ok(outcome)) => outcome.clone().expect("waited for Some"),
-            // The fetch task ended without an answer: it panicked.
+            // The sender lives in the flight we hold, so it cannot be gone; answered all the same.
             Ok(Err(_)) => Err(UpstreamError::Protocol("the fetch failed".into())),
             Err(_) => {
                 if let Some(entry) = cached {
@@ -280,11 +280,10 @@ impl ParticipantCache {
             // lost access, a parameter is refused) is answered as it is.
             (Err(error), Some(entry)) if stands_in_for(&error) => {
                 count("stale_if_error");
-                let (status, ..) = ApiError::Upstream(error).problem();
                 Ok(Served::Entry {
                     entry,
                     how: How::StaleIfError {
-                        upstream_status: Some(status.as_u16()),
+                        upstream_status: Some(upstream_status(&error).as_u16()),
                     },
                 })
             }
@@ -398,10 +397,7 @@ impl ParticipantCache {
 /// Whether a stale list may be served instead of this failure: only when the upstream failed
 /// (a 5xx), never when it refused (a 4xx).
 fn stands_in_for(error: &UpstreamError) -> bool {
-    ApiError::Upstream(error.clone())
-        .problem()
-        .0
-        .is_server_error()
+    upstream_status(error).is_server_error()
 }
 
 /// Ends a flight exactly once: stores the result (unless the meeting's cache was dropped while

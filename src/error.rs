@@ -160,6 +160,11 @@ impl ApiError {
     }
 }
 
+/// The status the gateway answers an upstream failure with.
+pub fn upstream_status(error: &UpstreamError) -> StatusCode {
+    upstream_problem(error).0
+}
+
 /// The mapping from upstream failure classes: exhaustive, no wildcard.
 fn upstream_problem(error: &UpstreamError) -> (StatusCode, Problem, Option<u64>) {
     use problem_type as t;

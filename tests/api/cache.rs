@@ -289,16 +289,11 @@ async fn no_cache_forces_one_refresh_shared_by_concurrent_callers() {
 async fn delete_drops_a_meetings_lists_and_needs_a_key() {
     let gateway = start_gateway().await;
     gateway.get(&live()).await;
-    let url = format!("{}{}/cache", gateway.base_url, live());
+    let path = format!("{}/cache", live());
+    let url = format!("{}{path}", gateway.base_url);
     let anonymous = gateway.http.delete(&url).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
-    let deleted = gateway
-        .http
-        .delete(&url)
-        .bearer_auth(API_KEY)
-        .send()
-        .await
-        .unwrap();
+    let deleted = gateway.delete(&path).await;
     assert_eq!(deleted.status(), 204);
     let again = gateway.get(&live()).await;
     assert!(
@@ -405,14 +400,7 @@ async fn a_delete_during_a_fetch_keeps_that_fetch_from_storing() {
         async move { request.send().await.unwrap().status() }
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let url = format!("{}{}/cache", gateway.base_url, live());
-    let deleted = gateway
-        .http
-        .delete(&url)
-        .bearer_auth(API_KEY)
-        .send()
-        .await
-        .unwrap();
+    let deleted = gateway.delete(&format!("{}/cache", live())).await;
     assert_eq!(deleted.status(), 204);
     assert_eq!(
         first.await.unwrap(),
@@ -434,14 +422,7 @@ async fn a_delete_during_a_fetch_keeps_that_fetch_from_storing() {
 #[tokio::test]
 async fn delete_names_a_malformed_meeting_id() {
     let gateway = start_gateway().await;
-    let url = format!("{}/meetings/12ab/participants/cache", gateway.base_url);
-    let response = gateway
-        .http
-        .delete(&url)
-        .bearer_auth(API_KEY)
-        .send()
-        .await
-        .unwrap();
+    let response = gateway.delete("/meetings/12ab/participants/cache").await;
     let (status, body) = problem(response).await;
     assert_eq!(
         (status, body["parameter"].as_str()),

@@ -156,6 +156,16 @@ impl TestGateway {
             .expect("request")
     }
 
+    /// DELETE with the test key.
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.http
+            .delete(format!("{}{path}", self.base_url))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub fn upstream_calls(&self) -> u64 {
         self.upstream.simulator.counters().calls
     }
