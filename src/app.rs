@@ -255,6 +255,17 @@ where
     }
 }
 
+/// A handler panicked: the cause goes to the log, the caller gets a generic 500 problem.
+fn log_panic(panic: Box<dyn std::any::Any + Send>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %message, "a handler panicked");
+    ApiError::Internal.into_response()
+}
+
 /// Builds the gateway's router with its whole middleware stack.
 pub fn router(config: AppConfig) -> Router {
     let state = AppState {
@@ -310,9 +321,7 @@ pub fn router(config: AppConfig) -> Router {
                 }),
             )
             .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(CatchPanicLayer::custom(|_| {
-                ApiError::Internal.into_response()
-            }))
+            .layer(CatchPanicLayer::custom(log_panic))
             .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
                 ApiError::RequestTimeout
             }))
@@ -342,4 +351,39 @@ pub fn router(config: AppConfig) -> Router {
         )
     };
     app.layer(CountRequestsLayer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_a_generic_500_problem() {
+        let response = log_panic(Box::new("index out of bounds"));
+        assert_eq!(response.status(), 500);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+    }
+
+    #[test]
+    fn keys_are_checked_against_their_digests() {
+        let keys = ApiKeys {
+            digests: vec![Sha256::digest(b"right").into()],
+            allow_anonymous: false,
+        };
+        let header = |v: &'static str| HeaderValue::from_static(v);
+        assert_eq!(keys.check(Some(&header("Bearer right"))), Ok(()));
+        assert_eq!(
+            keys.check(Some(&header("Bearer wrong"))),
+            Err(AuthFailure::Rejected)
+        );
+        assert_eq!(
+            keys.check(Some(&header("Basic right"))),
+            Err(AuthFailure::Malformed)
+        );
+        assert_eq!(keys.check(None), Err(AuthFailure::Missing));
+        assert!(!format!("{keys:?}").contains("right"));
+    }
 }
