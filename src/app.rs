@@ -12,7 +12,6 @@ use axum::extract::{FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -23,6 +22,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::info_span;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api;
 use crate::cache::{CacheConfig, ParticipantCache};
@@ -166,6 +166,8 @@ fn route_label(request: &Request) -> &'static str {
         Some("/healthz") => "/healthz",
         Some("/readyz") => "/readyz",
         Some("/metrics") => "/metrics",
+        Some("/openapi.json") => "/openapi.json",
+        Some(path) if path.starts_with("/swagger-ui") => "/swagger-ui",
         Some(_) => "other",
         None => "unmatched",
     }
@@ -279,25 +281,12 @@ pub fn router(config: AppConfig) -> Router {
             metrics: crate::metrics::handle(),
         }),
     };
-    let protected = Router::new()
-        .route(
-            "/meetings/{meeting_id}/participants",
-            get(api::participants::list_participants),
-        )
-        .route(
-            "/meetings/{meeting_id}/participants/cache",
-            axum::routing::delete(api::participants::drop_cached),
-        );
-    let open = Router::new()
-        .route("/healthz", get(api::health::healthz))
-        .route("/readyz", get(api::health::readyz))
-        .route("/metrics", get(api::health::metrics));
-
-    let app = protected
-        .merge(open)
+    let (api, openapi) = api::routes().split_for_parts();
+    let app = api
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(state);
+        .with_state(state)
+        .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", openapi));
     let timeout = config.request_timeout;
     // Layers added later wrap those added earlier. From the outside in: metrics (so timeouts
     // and panics are counted), CORS (so browsers can read every answer), request id, trace,

@@ -15,10 +15,12 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{Instrument, info_span, warn};
+use utoipa::ToSchema;
 
 use crate::clock::unix_now;
 use crate::error::{ApiError, upstream_status};
@@ -600,12 +602,26 @@ fn cache_status(how: How, ttl: i64) -> String {
     format!("wemeet-gateway; {detail}; ttl={ttl}")
 }
 
+/// The body of a `202 Accepted`: the list is still being fetched.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FetchInProgress {
+    /// Always `fetching`.
+    #[schema(example = "fetching")]
+    pub status: &'static str,
+    /// Records received from the upstream so far.
+    #[schema(example = 12_300)]
+    pub records_fetched: usize,
+    /// Records the upstream counts for the whole list, once its first page has arrived.
+    #[schema(example = 50_000)]
+    pub total_count: Option<i64>,
+}
+
 fn pending(records_fetched: usize, total_count: Option<i64>) -> Response {
-    let body = serde_json::json!({
-        "status": "fetching",
-        "records_fetched": records_fetched,
-        "total_count": total_count,
-    });
+    let body = FetchInProgress {
+        status: "fetching",
+        records_fetched,
+        total_count,
+    };
     let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::RETRY_AFTER, HeaderValue::from(2));

@@ -45,6 +45,8 @@ pub enum Mode {
     Demo(DemoArgs),
     /// Run the simulated Tencent Meeting API alone (for compose, tests and benchmarks).
     Simulate(SimulateArgs),
+    /// Print the OpenAPI document (to regenerate `openapi/openapi.json`).
+    Openapi,
 }
 
 /// How the gateway serves its callers: listener, inbound keys, CORS, timeouts.

@@ -6,6 +6,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::upstream::{ErrorClass, InvalidParameter, UpstreamError};
 
@@ -46,13 +47,30 @@ impl std::fmt::Display for AuthFailure {
     }
 }
 
-/// The problem+json body. `type` is stable per kind of failure; extensions say more.
-#[derive(Debug, Serialize)]
+/// An error, as RFC 9457 `application/problem+json`. `type` is stable per kind of failure.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:wemeet-gateway:problem:invalid-parameter",
+    "title": "Invalid parameter",
+    "status": 400,
+    "detail": "invalid `start_time`: must not be after end_time",
+    "parameter": "start_time"
+}))]
 pub struct Problem {
+    /// Stable per kind of failure: `urn:wemeet-gateway:problem:` followed by
+    /// `invalid-parameter`, `unauthorized`, `not-found`, `method-not-allowed`,
+    /// `meeting-not-found`, `operator-forbidden`, `upstream-rejected-parameter`,
+    /// `gateway-misconfigured`, `upstream-rate-limited`, `upstream-unavailable`,
+    /// `upstream-invalid-response`, `upstream-error`, `timeout`, `upstream-timeout` or
+    /// `internal`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^urn:wemeet-gateway:problem:[a-z-]+$")]
     pub kind: &'static str,
+    /// A short summary of the kind of failure.
     pub title: &'static str,
+    /// The HTTP status, repeated.
     pub status: u16,
+    /// What went wrong in this case, for people.
     pub detail: String,
     /// The parameter that was wrong, for 400s about one parameter.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -5,16 +5,32 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 
-#[derive(Debug, Serialize)]
+/// Whether the gateway is alive or ready.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Status {
+    /// `alive`, `ready` or `not_ready`.
+    #[schema(example = "ready")]
     pub status: &'static str,
+    /// Why the gateway is not ready: the upstream rejects its credentials or clock, or the
+    /// enterprise's daily quota is spent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
 }
 
+/// Alive
+///
+/// The process answers HTTP.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "healthz",
+    responses((status = 200, description = "The process is alive.", body = Status)),
+)]
 pub async fn healthz() -> Json<Status> {
     Json(Status {
         status: "alive",
@@ -22,7 +38,20 @@ pub async fn healthz() -> Json<Status> {
     })
 }
 
-/// Ready unless the upstream has locked the gateway out (credentials, clock, daily quota).
+/// Ready to serve
+///
+/// Ready unless the upstream has locked the gateway out: it rejects the gateway's credentials or
+/// clock, or the enterprise's daily quota is spent.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    operation_id = "readyz",
+    responses(
+        (status = 200, description = "Ready to serve.", body = Status),
+        (status = 503, description = "Not ready; `reason` says why.", body = Status),
+    ),
+)]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.lockout() {
         None => Json(Status {
@@ -41,6 +70,17 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Prometheus metrics
+///
+/// Requests by route and status, cache hits, misses, stale answers and size, upstream calls by
+/// outcome, and the quota left.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text format 0.0.4.", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8")),
+)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     // Apply the cache's pending bookkeeping first, so that its sizes are exact.
     state.cache().settle().await;

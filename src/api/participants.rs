@@ -7,14 +7,82 @@ use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::{AppState, Authorized};
-use crate::cache::wants_refresh;
-use crate::error::ApiError;
+use crate::cache::{FetchInProgress, wants_refresh};
+use crate::error::{ApiError, Problem};
 use crate::upstream::{
     Completeness, InvalidParameter, Operator, Participant, ParticipantList, ParticipantsQuery,
 };
 
+/// List everyone who joined a meeting
+///
+/// The meeting's whole participant list: every upstream page merged, names decoded, times as
+/// integers. The first request for a list fetches it from Tencent Meeting (one upstream call per 100
+/// records, paced to the enterprise's quota); concurrent requests for the same list share that
+/// one fetch, and later ones are served from the cache while it is fresh. A meeting that has
+/// ended stays fresh for an hour by default, a live one for 30 seconds. When the upstream fails,
+/// a stale copy (up to 24 hours old by default) is served instead of the error, and
+/// `Cache-Status` says so.
+///
+/// Rules the parameters' schemas cannot express, each answered `400` naming the parameter:
+/// `start_time` may not be after `end_time`, and the window may span at most 31 days (a missing
+/// `end_time` is now, a missing `start_time` 31 days ago); `userid`
+/// and `operator_id` exclude each other; `operator_id` and `operator_id_type` go together; a
+/// recurring meeting needs `sub_meeting_id` (the upstream refuses the call without it). With
+/// none of `userid` and `operator_id`, the gateway's configured operator is used.
+#[utoipa::path(
+    get,
+    path = "/meetings/{meeting_id}/participants",
+    tag = "participants",
+    operation_id = "listParticipants",
+    params(
+        ("meeting_id" = String, Path, description = "The meeting's id (`meeting_id` in Tencent's APIs, not the 9-digit meeting code).", min_length = 1, max_length = 32, pattern = r"^[0-9]{1,32}$", example = "144115214488302892"),
+        ("sub_meeting_id" = Option<String>, Query, description = "The sub-meeting of a recurring meeting (`current_sub_meeting_id` in Tencent's meeting APIs). Required for recurring meetings.", min_length = 1, max_length = 32, pattern = r"^[0-9]{1,32}$", example = "1717000001"),
+        ("start_time" = Option<i64>, Query, description = "Only participations from this time on (unix seconds). Not after `end_time`; the window spans at most 31 days. Without `end_time` the window ends now, so `start_time` must be within the last 31 days. The upstream ignores the window for recurring meetings.", minimum = 0, maximum = 999_999_999_999_i64),
+        ("end_time" = Option<i64>, Query, description = "Only participations until this time (unix seconds). Not before `start_time`; the window spans at most 31 days. Without `start_time` the window starts 31 days ago, so `end_time` must be within the last 31 days.", minimum = 0, maximum = 999_999_999_999_i64),
+        ("userid" = Option<String>, Query, description = "Read the list on behalf of this enterprise user (the meeting's creator or an enterprise admin), instead of the gateway's configured operator. Not with `operator_id`.", min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9._@+-]{1,64}$", example = "owner1"),
+        ("operator_id" = Option<String>, Query, description = "Read the list on behalf of this operator instead; requires `operator_id_type`. Not with `userid`.", min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9._@+-]{1,64}$"),
+        ("operator_id_type" = Option<u8>, Query, description = "The kind of `operator_id`: 3 (a Rooms id) is the only one the upstream supports. Only with `operator_id`.", minimum = 3, maximum = 3),
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer: `304` when the list is unchanged."),
+        ("Cache-Control" = Option<String>, Header, description = "`no-cache` fetches the list anew from the upstream (joined with any fetch already running)."),
+    ),
+    responses(
+        (status = 200, description = "The whole list, or as much as the upstream serves (`complete` says which).", body = ParticipantListResponse,
+            headers(
+                ("ETag" = String, description = "Strong validator of this body (differs for its gzip form)."),
+                ("Cache-Control" = String, description = "`private, max-age=N`: seconds this copy stays fresh."),
+                ("Age" = u64, description = "Seconds since the list was fetched from the upstream."),
+                ("Cache-Status" = String, description = "RFC 9211: `hit`, `fwd=miss`, `fwd=request` (refresh asked for), `fwd=stale` (upstream failed, stale copy served); `collapsed` when the request joined a fetch already running; `ttl` is the remaining freshness in seconds (negative when stale)."),
+                ("Vary" = String, description = "`Accept-Encoding`: the body is gzip-compressed when the caller accepts it."),
+            ),
+            example = json!(crate::api::examples::seed_meeting())),
+        (status = 202, description = "The list is still being fetched (a large meeting takes a while within the upstream's quota); ask again after `Retry-After` seconds.", body = FetchInProgress,
+            headers(
+                ("Retry-After" = u64, description = "Seconds to wait before asking again."),
+                ("Cache-Status" = String, description = "`fwd=miss; detail=fetching`."),
+            )),
+        (status = 304, description = "The list is unchanged since the `ETag` given in `If-None-Match`.",
+            headers(
+                ("ETag" = String, description = "The validator that matched."),
+                ("Cache-Control" = String, description = "`private, max-age=N`."),
+                ("Age" = u64, description = "Seconds since the list was fetched."),
+                ("Cache-Status" = String, description = "As for `200`."),
+            )),
+        (status = 400, description = "A parameter is invalid (`parameter` names it), or the upstream refused one.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No API key, or one the gateway does not accept.", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"wemeet-gateway\"`, with an `error` when a key was given."))),
+        (status = 403, description = "The operator may not read this meeting (only its creator or an enterprise admin may).", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The upstream knows no such meeting or sub-meeting.", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The gateway failed; the cause is in its log.", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The upstream failed after retries, answered something unusable, or rejected the gateway's own credentials (`gateway-misconfigured`: operators, see the log).", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The enterprise's upstream quota is spent (per minute or per day), and no stale copy can be served.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the quota renews."))),
+        (status = 504, description = "The list could not be fetched within the gateway's time limits.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn list_participants(
     _: Authorized,
     State(state): State<AppState>,
@@ -28,7 +96,26 @@ pub async fn list_participants(
     Ok(served.into_response(&headers))
 }
 
-/// `DELETE /meetings/{meeting_id}/participants/cache`: forgets every cached list of a meeting.
+/// Drop a meeting's cached lists
+///
+/// Forgets every cached list of a meeting (every operator, sub-meeting and time window), so that
+/// the next request fetches it anew.
+#[utoipa::path(
+    delete,
+    path = "/meetings/{meeting_id}/participants/cache",
+    tag = "participants",
+    operation_id = "dropCachedParticipants",
+    params(
+        ("meeting_id" = String, Path, description = "The meeting's id.", min_length = 1, max_length = 32, pattern = r"^[0-9]{1,32}$", example = "144115214488302892"),
+    ),
+    responses(
+        (status = 204, description = "Dropped (also when nothing was cached)."),
+        (status = 400, description = "The meeting id is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No API key, or one the gateway does not accept.", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"wemeet-gateway\"`."))),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn drop_cached(
     _: Authorized,
     State(state): State<AppState>,
@@ -125,8 +212,9 @@ pub fn parse_query(
             )
         })?,
     };
+    let now = crate::clock::unix_now().as_secs() as i64;
     let mut query =
-        ParticipantsQuery::new(meeting_id, operator)?.with_window(start_time, end_time)?;
+        ParticipantsQuery::new(meeting_id, operator)?.with_window(start_time, end_time, now)?;
     if let Some(sub) = sub_meeting_id {
         query = query.with_sub_meeting(&sub)?;
     }
@@ -134,54 +222,87 @@ pub fn parse_query(
 }
 
 /// A meeting's participant list, merged from every upstream page. Field names are Tencent's.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ParticipantList)]
 pub struct ParticipantListResponse {
+    /// The meeting's id.
     pub meeting_id: Option<String>,
+    /// The meeting's number, as people dial it.
     pub meeting_code: Option<String>,
+    /// The meeting's subject.
     pub subject: Option<String>,
-    /// Unix seconds.
+    /// Scheduled start (unix seconds).
     pub schedule_start_time: Option<i64>,
-    /// Unix seconds.
+    /// Scheduled end (unix seconds).
     pub schedule_end_time: Option<i64>,
     /// Participation records the upstream counts (a person joining twice counts twice).
     pub total_count: Option<i64>,
     /// False when the list could not be fetched whole; `incomplete_reason` says why.
     pub complete: bool,
+    /// Why the list is incomplete (the upstream serves at most 50,000 records of one list);
+    /// null when it is complete.
     pub incomplete_reason: Option<String>,
     /// One record per joining, in the upstream's order.
     pub participants: Vec<ParticipantResponse>,
 }
 
-/// One participation record: one person joining once.
-#[derive(Debug, Serialize)]
+/// One participation record: one person joining once. Fields the upstream leaves out are null.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Participant)]
 pub struct ParticipantResponse {
+    /// The enterprise's user id (empty for people outside the enterprise).
     pub userid: Option<String>,
+    /// A user id valid in this meeting only, for meeting-control calls.
     pub ms_open_id: Option<String>,
+    /// An identity id valid in this meeting only.
     pub uuid: Option<String>,
+    /// The user's open_id for OAuth 2.0 apps; empty otherwise.
     pub open_id: Option<String>,
-    /// The display name as text (bytes that are not UTF-8 replaced by U+FFFD).
+    /// The display name as text (bytes that are not UTF-8 replaced by U+FFFD); null when the
+    /// upstream's value is not base64.
     pub user_name: Option<String>,
     /// The display name exactly as the upstream sent it (base64).
     pub user_name_base64: Option<String>,
+    /// True for members of the enterprise (with an empty `userid`: a former member).
     pub is_enterprise_user: Option<bool>,
+    /// Hash of the phone number: SHA-256 of phone + "/" + the app's SecretId.
     pub phone: Option<String>,
-    /// Unix seconds.
+    /// When this person joined (unix seconds).
     pub join_time: i64,
-    /// Unix seconds; null while the person is still in the meeting.
+    /// When this person left (unix seconds); null while still in the meeting.
     pub left_time: Option<i64>,
+    /// Device: 0 PSTN, 1 PC, 2 Mac, 3 Android, 4 iOS, 5 Web, 6 iPad, 7 Android Pad, 8 mini
+    /// program, 9 VoIP/SIP device (MRA), 10 Linux, 20 Rooms for Touch Windows, 21 Rooms for
+    /// Touch macOS, 22 Rooms for Touch Android, 30 Controller for Touch Windows, 32 Controller for
+    /// Touch Android, 33 Controller for Touch iOS/iPadOS.
     pub instanceid: Option<i64>,
+    /// Role: 0 member, 1 creator, 2 host, 3 creator and host, 4 guest, 5 guest and host,
+    /// 6 co-host, 7 creator and co-host.
     pub user_role: Option<i64>,
+    /// Webinar role: 0 ordinary attendee, 1 internal guest, 2 external guest, 3 guest invited by
+    /// link, 4 audience.
     pub webinar_member_role: Option<i64>,
+    /// IP address; only while the person is in the meeting.
     #[serde(rename = "IP")]
     pub ip: Option<String>,
+    /// Location; only while the person is in the meeting.
     pub location: Option<String>,
+    /// Connection: `UDP`, `TCP` or `unknown`; only while the person is in the meeting.
     pub link_type: Option<String>,
+    /// How the person joined: 0 PSTN user (phone), 1 VoIP user, 2 attached screen-share VoIP,
+    /// 3 Linux SDK for VoIP, 4 attached voice PSTN, 5 attached video PSTN, 6 Linux SDK for PSTN.
     pub join_type: Option<i64>,
+    /// Network: `wired`, `WIFI`, `2G`, `3G`, `4G` or `unknown`; only while in the meeting.
     pub net: Option<String>,
+    /// Client version; only while the person is in the meeting.
     pub app_version: Option<String>,
+    /// Microphone on.
     pub audio_state: Option<bool>,
+    /// Camera on.
     pub video_state: Option<bool>,
+    /// Sharing the screen.
     pub screen_shared_state: Option<bool>,
+    /// The person's own data, when they joined through a personal link.
     pub customer_data: Option<String>,
 }
 

@@ -518,7 +518,7 @@ fn write_records<'a>(out: &mut Vec<u8>, records: impl Iterator<Item = &'a datase
 }
 
 /// The participation-time filter. Tencent's rules: at most 31 days; a missing end is now, a
-/// missing start is 31 days before the end; ignored for recurring meetings.
+/// missing start is 31 days before now; ignored for recurring meetings.
 fn time_window(
     params: &Params,
     now: i64,
@@ -537,7 +537,7 @@ fn time_window(
     let end = end.unwrap_or(now);
     let start = match start {
         Some(start) => start,
-        None => end.checked_sub(MAX_WINDOW_SECS).ok_or_else(refuse)?,
+        None => now - MAX_WINDOW_SECS,
     };
     let width = end.checked_sub(start).ok_or_else(refuse)?;
     if start < 0 || !(0..=MAX_WINDOW_SECS).contains(&width) {

@@ -80,7 +80,7 @@ pub enum Operator {
 }
 
 impl Operator {
-    /// A `userid`: letters, digits and `-_.@+`, at most 64 characters.
+    /// A `userid`: ASCII letters, digits and `-_.@+`, at most 64 characters.
     pub fn user_id(value: &str) -> Result<Self, InvalidParameter> {
         Ok(Self::UserId(operator_text("userid", value)?))
     }
@@ -101,11 +101,14 @@ impl Operator {
 }
 
 fn operator_text(parameter: &'static str, value: &str) -> Result<String, InvalidParameter> {
-    let allowed = |c: char| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '+');
-    if value.is_empty() || value.chars().count() > MAX_OPERATOR_LEN || !value.chars().all(allowed) {
+    // Tencent's user ids are ASCII ("Chinese not supported", says its create-user API), and an
+    // ASCII set reads the same in every regex dialect, so the OpenAPI pattern is exactly this.
+    let allowed =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b'+');
+    if value.is_empty() || value.len() > MAX_OPERATOR_LEN || !value.bytes().all(allowed) {
         return Err(InvalidParameter::new(
             parameter,
-            format!("must be 1 to {MAX_OPERATOR_LEN} letters, digits or `-_.@+`"),
+            format!("must be 1 to {MAX_OPERATOR_LEN} ASCII letters, digits or `-_.@+`"),
         ));
     }
     Ok(value.to_owned())
@@ -139,31 +142,48 @@ impl ParticipantsQuery {
         Ok(self)
     }
 
-    /// Restricts the query to a time window (unix seconds); start may not be after end, and
-    /// the window may not be wider than 31 days.
+    /// Restricts the query to a time window (unix seconds), checked by the upstream's rules with
+    /// `now` as the current time: a missing end is now, a missing start is 31 days before now;
+    /// start may not be after end, and the window may span at most 31 days. The values are sent
+    /// as given.
     pub fn with_window(
         mut self,
         start_time: Option<i64>,
         end_time: Option<i64>,
+        now: i64,
     ) -> Result<Self, InvalidParameter> {
         for (name, value) in [("start_time", start_time), ("end_time", end_time)] {
             if value.is_some_and(|t| t < 0) {
                 return Err(InvalidParameter::new(name, "must not be negative"));
             }
         }
-        if let (Some(start), Some(end)) = (start_time, end_time) {
-            if start > end {
+        let within_last_31_days = |t: i64| (now - MAX_WINDOW_SECS..=now).contains(&t);
+        match (start_time, end_time) {
+            (Some(start), Some(end)) if start > end => {
                 return Err(InvalidParameter::new(
                     "start_time",
                     "must not be after end_time",
                 ));
             }
-            if end - start > MAX_WINDOW_SECS {
+            (Some(start), Some(end)) if end - start > MAX_WINDOW_SECS => {
                 return Err(InvalidParameter::new(
                     "end_time",
                     "the window from start_time to end_time may span at most 31 days",
                 ));
             }
+            (Some(start), None) if !within_last_31_days(start) => {
+                return Err(InvalidParameter::new(
+                    "start_time",
+                    "without end_time the window ends now, so start_time must be within the last 31 days",
+                ));
+            }
+            (None, Some(end)) if !within_last_31_days(end) => {
+                return Err(InvalidParameter::new(
+                    "end_time",
+                    "without start_time the window starts 31 days ago, so end_time must be within the last 31 days",
+                ));
+            }
+            _ => {}
         }
         self.start_time = start_time;
         self.end_time = end_time;
@@ -256,9 +276,11 @@ mod tests {
 
     #[test]
     fn operator_values_are_a_safe_charset() {
-        assert!(Operator::user_id("张三.li@corp+1").is_ok());
+        assert!(Operator::user_id("zhang.san-01@corp+1_x").is_ok());
         for bad in [
             "",
+            "张三",
+            "é",
             "a/b",
             "a b",
             "a&b",
@@ -278,35 +300,50 @@ mod tests {
     }
 
     #[test]
-    fn windows_are_ordered_and_at_most_31_days() {
+    fn windows_follow_the_upstream_rules() {
         let q = ParticipantsQuery::new("1", Operator::user_id("u").expect("valid")).expect("q");
-        assert!(q.clone().with_window(Some(10), Some(10)).is_ok());
+        let now = 1_800_000_000;
+        let refused = |start, end| {
+            q.clone()
+                .with_window(start, end, now)
+                .map(|_| ())
+                .map_err(|e| e.parameter)
+        };
+        assert_eq!(refused(Some(10), Some(10)), Ok(()));
+        assert_eq!(refused(Some(0), Some(MAX_WINDOW_SECS)), Ok(()));
+        assert_eq!(refused(Some(11), Some(10)), Err("start_time"));
+        assert_eq!(refused(Some(0), Some(MAX_WINDOW_SECS + 1)), Err("end_time"));
+        assert_eq!(refused(Some(-1), None), Err("start_time"));
+        assert_eq!(refused(None, Some(-1)), Err("end_time"));
+        // A missing end is now; a missing start is 31 days before now.
+        assert_eq!(refused(Some(now - MAX_WINDOW_SECS), None), Ok(()));
+        assert_eq!(refused(Some(now), None), Ok(()));
         assert_eq!(
-            q.clone()
-                .with_window(Some(11), Some(10))
-                .expect_err("order")
-                .parameter,
-            "start_time"
+            refused(Some(now - MAX_WINDOW_SECS - 1), None),
+            Err("start_time")
         );
-        assert!(
-            q.clone()
-                .with_window(Some(0), Some(MAX_WINDOW_SECS + 1))
-                .is_err()
+        assert_eq!(refused(Some(now + 1), None), Err("start_time"));
+        assert_eq!(refused(None, Some(now - MAX_WINDOW_SECS)), Ok(()));
+        assert_eq!(
+            refused(None, Some(now - MAX_WINDOW_SECS - 1)),
+            Err("end_time")
         );
-        assert!(q.with_window(Some(-1), None).is_err());
+        assert_eq!(refused(None, Some(now + 1)), Err("end_time"));
     }
 
     #[test]
     fn targets_encode_every_value_and_keep_a_fixed_order() {
-        let q =
-            ParticipantsQuery::new("100000000000000003", Operator::user_id("张三").expect("ok"))
-                .and_then(|q| q.with_sub_meeting("1717000001"))
-                .and_then(|q| q.with_window(Some(1700000000), Some(1700086400)))
-                .expect("valid");
+        let q = ParticipantsQuery::new(
+            "100000000000000003",
+            Operator::user_id("zs@corp+1").expect("ok"),
+        )
+        .and_then(|q| q.with_sub_meeting("1717000001"))
+        .and_then(|q| q.with_window(Some(1700000000), Some(1700086400), 1700086400))
+        .expect("valid");
         assert_eq!(
             q.page_target(5678, 100),
             "/v1/meetings/100000000000000003/participants?sub_meeting_id=1717000001\
-             &userid=%E5%BC%A0%E4%B8%89&start_time=1700000000&end_time=1700086400&pos=5678&size=100"
+             &userid=zs%40corp%2B1&start_time=1700000000&end_time=1700086400&pos=5678&size=100"
         );
         assert_eq!(
             encode_query_value("a/b?c&d=e#f%g"),

@@ -4,6 +4,7 @@
 
 mod cache;
 mod helpers;
+mod openapi;
 mod participants;
 mod process;
 mod simulator;

@@ -181,6 +181,9 @@ async fn malformed_input_is_a_400_naming_the_parameter_and_never_reaches_the_ups
         (format!("{live}?end_time=1%26x"), "end_time"),
         (format!("{live}?start_time=20&end_time=10"), "start_time"),
         (format!("{live}?start_time=0&end_time=2678401"), "end_time"),
+        (format!("{live}?start_time=0"), "start_time"),
+        (format!("{live}?end_time=1"), "end_time"),
+        (format!("{live}?userid=%E5%BC%A0%E4%B8%89"), "userid"),
         (format!("{live}?operator_id=r1"), "operator_id_type"),
         (
             format!("{live}?operator_id=r1%26x&operator_id_type=3"),

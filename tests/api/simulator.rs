@@ -134,6 +134,12 @@ async fn time_windows_follow_tencents_rules() {
     let (_, body) = get(&upstream.base_url, &too_wide, headers).await;
     assert_eq!(error_code(&body), 190004);
 
+    // A missing start is 31 days before now, whatever the end: an end older than that is refused.
+    let old_end = format!("{base}&end_time={}", now - 40 * 86_400);
+    let headers = signed_headers(&credentials(), "GET", &old_end, b"", now as u64, 33);
+    let (_, body) = get(&upstream.base_url, &old_end, headers).await;
+    assert_eq!(error_code(&body), 190004);
+
     // Nobody of the live meeting joined in the hour before it started.
     let before = format!(
         "{base}&start_time={}&end_time={}",

@@ -268,7 +268,7 @@ async fn real_upstream_refusals_are_classified() {
     );
 }
 
-/// Values with CJK, `@`, `+` and `.` are percent-encoded once and signed over exactly the bytes
+/// Values with `@`, `+` and `.` are percent-encoded once and signed over exactly the bytes
 /// sent: the simulator verifies the signature over the raw target it receives.
 #[tokio::test]
 async fn encoded_values_are_signed_exactly_as_sent() {
@@ -276,14 +276,14 @@ async fn encoded_values_are_signed_exactly_as_sent() {
         "meetings": [{
             "meeting_id": "555", "meeting_code": "1", "subject": "t",
             "schedule_start_time": "1700000000", "schedule_end_time": "1700003600",
-            "readers": ["张三.li@corp+1"],
+            "readers": ["zhang.san@corp+1"],
             "participants": [{"userid": "x", "join_time": "1700000000", "left_time": ""}]
         }]
     }))
     .unwrap();
     file.users.push("other".into());
     let upstream = start_simulator_with(Arc::new(Dataset::from_file(file).unwrap()), 100).await;
-    let q = ParticipantsQuery::new("555", Operator::user_id("张三.li@corp+1").unwrap()).unwrap();
+    let q = ParticipantsQuery::new("555", Operator::user_id("zhang.san@corp+1").unwrap()).unwrap();
     let list = client(&upstream).fetch_participants(&q).await.unwrap();
     assert_eq!(list.participants.len(), 1);
     assert_eq!(list.participants[0].left_time, None, "still in the meeting");
