@@ -39,8 +39,8 @@ async fn the_served_spec_is_the_committed_one_and_needs_no_key() {
 async fn the_documented_example_is_what_the_gateway_answers() {
     let gateway = start_gateway().await;
     let spec: Value = serde_json::from_str(COMMITTED).unwrap();
-    let example = &spec["paths"]["/meetings/{meeting_id}/participants"]["get"]["responses"]
-        ["200"]["content"]["application/json"]["example"];
+    let example = &spec["paths"]["/meetings/{meeting_id}/participants"]["get"]["responses"]["200"]
+        ["content"]["application/json"]["example"];
     assert_eq!(example["meeting_id"], SEED_MEETING);
     let response = gateway
         .get(&format!("/meetings/{SEED_MEETING}/participants"))
@@ -58,7 +58,10 @@ async fn answered_statuses_are_documented() {
     let spec: Value = serde_json::from_str(COMMITTED).unwrap();
     let documented = |path: &str, method: &str, status: u16| {
         let response = &spec["paths"][path][method]["responses"][status.to_string()];
-        assert!(response.is_object(), "{method} {path}: {status} undocumented");
+        assert!(
+            response.is_object(),
+            "{method} {path}: {status} undocumented"
+        );
         if status >= 400 {
             assert!(
                 response["content"]["application/problem+json"].is_object(),

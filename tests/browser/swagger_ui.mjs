@@ -1,0 +1,87 @@
+// Swagger UI in a real browser: open it on a running gateway, authorize with an API key, run
+// "Try it out" on the participants endpoint for a demo meeting, and check that the answer is a
+// 200 with the participants shown. Saves a screenshot of the result.
+//
+// Usage: node swagger_ui.mjs BASE_URL API_KEY SCREENSHOT.png
+// Needs Chromium (Debian's package: /usr/bin/chromium, or CHROMIUM=path) and `npm ci` here.
+
+import { chromium } from "playwright-core";
+
+const [base, key, screenshot] = process.argv.slice(2);
+if (!base || !key || !screenshot) {
+  console.error("usage: node swagger_ui.mjs BASE_URL API_KEY SCREENSHOT.png");
+  process.exit(2);
+}
+// The recurring demo meeting's second sub-meeting: a few dozen people, Chinese and emoji names.
+const MEETING = "100000000000000003";
+const SUB_MEETING = "1717000002";
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
+  page.setDefaultTimeout(20_000);
+  const failures = [];
+  page.on("pageerror", (error) => failures.push(`page error: ${error.message}`));
+  page.on("requestfailed", (request) => {
+    // Anything the page tries to load from outside the gateway is a bug: it must work offline.
+    failures.push(`request failed: ${request.url()} (${request.failure()?.errorText})`);
+  });
+
+  await page.goto(`${base}/swagger-ui/`);
+  await page.getByRole("heading", { name: /wemeet-gateway/ }).waitFor();
+
+  // Authorize with the bearer key.
+  await page.locator(".auth-wrapper button.authorize").click();
+  const modal = page.locator(".modal-ux");
+  await modal.locator("input").first().fill(key);
+  await modal.locator(".auth-btn-wrapper button.authorize").click();
+  await modal.getByRole("button", { name: "Close" }).click();
+
+  // Try it out on GET /meetings/{meeting_id}/participants.
+  const operation = page.locator("#operations-participants-listParticipants");
+  await operation.locator(".opblock-summary").first().click();
+  await operation.getByRole("button", { name: "Try it out" }).click();
+  await operation.locator('tr[data-param-name="meeting_id"] input').fill(MEETING);
+  await operation.locator('tr[data-param-name="sub_meeting_id"] input').fill(SUB_MEETING);
+  await operation.getByRole("button", { name: "Execute" }).click();
+
+  const live = operation.locator(".live-responses-table");
+  const status = live.locator(".response .response-col_status").first();
+  await status.waitFor();
+  const code = (await status.innerText()).trim();
+  const body = await live.locator(".response-col_description .microlight").first().innerText();
+  if (code !== "200") {
+    throw new Error(`expected a 200 from Try it out, got ${code}: ${body.slice(0, 500)}`);
+  }
+  const shown = JSON.parse(body);
+  if (shown.meeting_id !== MEETING || !Array.isArray(shown.participants) || shown.participants.length === 0) {
+    throw new Error(`the answer shown has no participants: ${body.slice(0, 500)}`);
+  }
+  const curl = await operation.locator(".curl-command").innerText();
+  if (!curl.includes("Authorization: Bearer")) {
+    throw new Error(`Swagger UI did not send the key: ${curl}`);
+  }
+  if (failures.length > 0) {
+    throw new Error(failures.join("\n"));
+  }
+
+  await operation.locator(".responses-wrapper").scrollIntoViewIfNeeded();
+  await page.screenshot({ path: screenshot, fullPage: false });
+  console.log(
+    `swagger-ui: Try it out answered ${code} with ${shown.participants.length} participants; ` +
+      `screenshot in ${screenshot}`,
+  );
+} finally {
+  await browser.close();
+}
