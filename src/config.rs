@@ -47,6 +47,20 @@ pub enum Mode {
     Simulate(SimulateArgs),
     /// Print the OpenAPI document (to regenerate `openapi/openapi.json`).
     Openapi,
+    /// Exit 0 when the local gateway (or simulator) answers `GET /healthz` (for container health
+    /// checks: the image has no curl).
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// The address the server listens on; an unspecified one (`0.0.0.0`, `[::]`) is checked on
+    /// loopback.
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Longest wait for the answer.
+    #[arg(long, default_value = "3s", value_parser = duration)]
+    pub timeout: Duration,
 }
 
 /// How the gateway serves its callers: listener, inbound keys, CORS, timeouts.

@@ -15,6 +15,7 @@ async fn main() -> ExitCode {
         Some(Mode::Serve(args)) => modes::serve(*args).await,
         Some(Mode::Demo(args)) => modes::demo(args).await,
         Some(Mode::Simulate(args)) => modes::simulate(args).await,
+        Some(Mode::Healthcheck(args)) => modes::healthcheck(args).await,
         Some(Mode::Openapi) => {
             print!("{}", wemeet_gateway::api::openapi_json());
             Ok(())

@@ -1,5 +1,6 @@
 //! The binary's modes, each a function from its parsed arguments to a running service.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::app::{AppConfig, router};
 use crate::cache::CacheConfig;
 use crate::config::{
-    CacheArgs, ConfigError, DemoArgs, ServeArgs, SimulateArgs, demo_credentials,
+    CacheArgs, ConfigError, DemoArgs, HealthcheckArgs, ServeArgs, SimulateArgs, demo_credentials,
     parse_api_key_digests, resolve_secret,
 };
 use crate::server::{BindError, Server, shutdown_signal};
@@ -35,6 +36,8 @@ pub enum StartError {
     Client(#[from] ClientBuildError),
     #[error("server error: {0}")]
     Serve(#[from] std::io::Error),
+    #[error("unhealthy: {0}")]
+    Unhealthy(String),
 }
 
 /// `wemeet-gateway serve`: the production gateway.
@@ -239,4 +242,55 @@ pub async fn simulate(args: SimulateArgs) -> Result<(), StartError> {
     }
     server.serve(shutdown_signal()).await?;
     Ok(())
+}
+
+/// `wemeet-gateway healthcheck`: asks the local server's `/healthz`; an error when it does not
+/// answer 200 within the timeout.
+pub async fn healthcheck(args: HealthcheckArgs) -> Result<(), StartError> {
+    let url = format!("http://{}/healthz", loopback_for(&args.listen));
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .timeout(args.timeout)
+        .no_proxy()
+        .build()
+        .map_err(|e| StartError::Unhealthy(format!("cannot make an HTTP client: {e}")))?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| StartError::Unhealthy(format!("{url}: {e}")))?;
+    match response.status().as_u16() {
+        200 => {
+            println!("healthy: {url}");
+            Ok(())
+        }
+        status => Err(StartError::Unhealthy(format!("{url} answered {status}"))),
+    }
+}
+
+/// Where to reach a server listening on `listen`: an unspecified address is reached on loopback.
+fn loopback_for(listen: &str) -> String {
+    match listen.parse::<SocketAddr>() {
+        Ok(mut addr) if addr.ip().is_unspecified() => {
+            addr.set_ip(match addr.ip() {
+                IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+            });
+            addr.to_string()
+        }
+        _ => listen.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unspecified_listen_addresses_are_checked_on_loopback() {
+        assert_eq!(loopback_for("0.0.0.0:8080"), "127.0.0.1:8080");
+        assert_eq!(loopback_for("[::]:8080"), "[::1]:8080");
+        assert_eq!(loopback_for("10.0.0.5:8080"), "10.0.0.5:8080");
+        assert_eq!(loopback_for("localhost:8080"), "localhost:8080");
+    }
 }

@@ -175,6 +175,10 @@ impl Simulator {
         Router::new()
             .route("/v1/meetings/{meeting_id}/participants", get(participants))
             .route(
+                "/healthz",
+                get(|| async { axum::Json(serde_json::json!({"status": "alive"})) }),
+            )
+            .route(
                 "/_simulator/counters",
                 get(get_counters).delete(reset_counters),
             )

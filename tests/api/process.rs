@@ -301,3 +301,31 @@ fn help_documents_every_variable_and_shows_no_secret_value() {
     }
     assert!(!help.contains(SECRET_KEY));
 }
+
+/// The container's health check: `healthcheck` exits 0 when the server on GATEWAY_LISTEN answers
+/// `/healthz`, and 1 with a reason when nothing does.
+#[test]
+fn healthcheck_reports_whether_the_server_answers() {
+    let (mut simulator, base) = start_simulator_process();
+    let addr = base.trim_start_matches("http://");
+    let port = addr.rsplit(':').next().unwrap();
+    let healthy = command(
+        &["healthcheck"],
+        &[("GATEWAY_LISTEN", &format!("0.0.0.0:{port}"))],
+    )
+    .output()
+    .unwrap();
+    assert!(healthy.status.success(), "{healthy:?}");
+    simulator.kill().unwrap();
+    simulator.wait().unwrap();
+
+    let down = command(&["healthcheck", "--listen", addr, "--timeout", "2s"], &[])
+        .output()
+        .unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        stderr.contains("unhealthy") && stderr.contains(addr),
+        "{stderr}"
+    );
+}
