@@ -23,16 +23,18 @@ RUN mkdir -p /skeleton/src /skeleton/bench \
     && for bench in bench/*.rs; do echo 'fn main() {}' > "/skeleton/$bench"; done
 
 FROM rust:${RUST_VERSION}-slim-bookworm AS builder
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /build
 # No symbol table in the image's binary (local release builds keep theirs, for profiling).
 ENV CARGO_PROFILE_RELEASE_STRIP=symbols
 COPY --from=source /skeleton/ ./
 RUN cargo build --release --locked --bin wemeet-gateway
 COPY --from=source /build/src ./src
-# The skeleton's stub targets are older than the real sources only by chance: touch them.
+# The real sources must be newer than the skeleton's stub build: touch them. The last check
+# fails on a stub binary (it prints no OpenAPI document).
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin wemeet-gateway \
-    && ./target/release/wemeet-gateway --version
+    && ./target/release/wemeet-gateway openapi | grep '"openapi": "3.1.0"' >/dev/null
 
 FROM debian:bookworm-slim
 ARG VERSION=0.1.0

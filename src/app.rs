@@ -7,10 +7,11 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sha2::{Digest, Sha256};
@@ -22,7 +23,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::info_span;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::api;
 use crate::cache::{CacheConfig, ParticipantCache};
@@ -257,6 +258,18 @@ where
     }
 }
 
+/// Largest request body accepted (no route reads one).
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The body limit's own 413 is plain text: answer a problem like every other error.
+fn problem_for_too_large(response: Response<tower_http::limit::ResponseBody<Body>>) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge.into_response()
+    } else {
+        response.map(Body::new)
+    }
+}
+
 /// A handler panicked: the cause goes to the log, the caller gets a generic 500 problem.
 fn log_panic(panic: Box<dyn std::any::Any + Send>) -> Response {
     let message = panic
@@ -281,12 +294,18 @@ pub fn router(config: AppConfig) -> Router {
             metrics: crate::metrics::handle(),
         }),
     };
-    let (api, openapi) = api::routes().split_for_parts();
+    let (api, openapi) = api::routes();
     let app = api
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
-        .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", openapi));
+        .merge(
+            SwaggerUi::new("/swagger-ui")
+                .url("/openapi.json", openapi)
+                // Swagger UI's default sends the spec's address to validator.swagger.io
+                // whenever the page is not on localhost: it must call nothing outside.
+                .config(SwaggerConfig::from("/openapi.json").validator_url("none")),
+        );
     let timeout = config.request_timeout;
     // Layers added later wrap those added earlier. From the outside in: metrics (so timeouts
     // and panics are counted), CORS (so browsers can read every answer), request id, trace,
@@ -315,7 +334,8 @@ pub fn router(config: AppConfig) -> Router {
                 ApiError::RequestTimeout
             }))
             .timeout(timeout)
-            .layer(RequestBodyLimitLayer::new(16 * 1024)),
+            .map_response(problem_for_too_large)
+            .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
     );
     let app = if config.cors_origins.is_empty() {
         app

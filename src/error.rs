@@ -21,6 +21,8 @@ pub enum ApiError {
     RouteNotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("request body too large")]
+    PayloadTooLarge,
     #[error("the request took longer than the gateway allows")]
     RequestTimeout,
     #[error("internal error")]
@@ -58,7 +60,7 @@ impl std::fmt::Display for AuthFailure {
 }))]
 pub struct Problem {
     /// Stable per kind of failure: `urn:wemeet-gateway:problem:` followed by
-    /// `invalid-parameter`, `unauthorized`, `not-found`, `method-not-allowed`,
+    /// `invalid-parameter`, `unauthorized`, `not-found`, `method-not-allowed`, `payload-too-large`,
     /// `meeting-not-found`, `operator-forbidden`, `upstream-rejected-parameter`,
     /// `gateway-misconfigured`, `upstream-rate-limited`, `upstream-unavailable`,
     /// `upstream-invalid-response`, `upstream-error`, `timeout`, `upstream-timeout` or
@@ -86,6 +88,7 @@ pub mod problem_type {
     pub const UNAUTHORIZED: &str = "urn:wemeet-gateway:problem:unauthorized";
     pub const NOT_FOUND: &str = "urn:wemeet-gateway:problem:not-found";
     pub const METHOD_NOT_ALLOWED: &str = "urn:wemeet-gateway:problem:method-not-allowed";
+    pub const PAYLOAD_TOO_LARGE: &str = "urn:wemeet-gateway:problem:payload-too-large";
     pub const MEETING_NOT_FOUND: &str = "urn:wemeet-gateway:problem:meeting-not-found";
     pub const FORBIDDEN: &str = "urn:wemeet-gateway:problem:operator-forbidden";
     pub const UPSTREAM_REJECTED_PARAMETER: &str =
@@ -150,6 +153,16 @@ impl ApiError {
                     t::METHOD_NOT_ALLOWED,
                     "Method not allowed",
                     "this route does not accept that method".into(),
+                ),
+                None,
+            ),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                plain(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    t::PAYLOAD_TOO_LARGE,
+                    "Payload too large",
+                    "the gateway's routes take no request body; it accepts at most 16 KiB".into(),
                 ),
                 None,
             ),

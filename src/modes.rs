@@ -205,6 +205,7 @@ fn print_demo_banner(base: &str, key: &str, upstream: &str) {
         );
     }
     println!();
+    println!("API documentation: {base}/swagger-ui  (OpenAPI document: {base}/openapi.json)");
     println!("health: {base}/healthz  readiness: {base}/readyz  metrics: {base}/metrics");
 }
 

@@ -8,7 +8,9 @@ pub mod examples;
 pub mod health;
 pub mod participants;
 
+use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{HeaderBuilder, RefOr, Type};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -62,19 +64,59 @@ impl Modify for BearerKey {
     }
 }
 
-/// Every documented route, with the document built from them.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// Documents the `x-request-id` header on every response: the request's own id when it sent
+/// one, else one made for it (the id in the gateway's log lines).
+struct RequestIdHeader;
+
+impl Modify for RequestIdHeader {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for response in operation.responses.responses.values_mut() {
+                    if let RefOr::T(response) = response {
+                        let header = HeaderBuilder::new()
+                            .schema(Some(utoipa::openapi::ObjectBuilder::new().schema_type(Type::String)))
+                            .description(Some(
+                                "The request's `x-request-id`, or one made for it: the id in the gateway's log lines.",
+                            ))
+                            .build();
+                        response
+                            .headers
+                            .insert("x-request-id".to_owned(), RefOr::T(header));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every route, and the OpenAPI document built from them.
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(participants::list_participants))
         .routes(routes!(participants::drop_cached))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
+        .split_for_parts();
+    // Applied here, once every path is in the document.
+    RequestIdHeader.modify(&mut openapi);
+    (router, openapi)
 }
 
 /// The OpenAPI document, as `GET /openapi.json` serves it.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().into_openapi()
+    routes().1
 }
 
 /// The OpenAPI document as pretty JSON with a final newline: the form committed in

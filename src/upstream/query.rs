@@ -34,6 +34,10 @@ pub const MAX_ID_DIGITS: usize = 32;
 pub const MAX_OPERATOR_LEN: usize = 64;
 /// Widest time window the upstream accepts, in seconds (31 days).
 pub const MAX_WINDOW_SECS: i64 = 31 * 24 * 3600;
+/// How much younger than 31 days a lone `start_time` or `end_time` must be. The upstream fills
+/// the missing bound from its own clock when each page is asked for, later than the gateway
+/// checks: this covers a whole fetch (5 minutes by default) and some clock difference.
+pub const LONE_BOUND_SLACK_SECS: i64 = 10 * 60;
 
 /// Why a query value was refused; `parameter` names the offending parameter.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,7 +106,8 @@ impl Operator {
 
 fn operator_text(parameter: &'static str, value: &str) -> Result<String, InvalidParameter> {
     // Tencent's user ids are ASCII ("Chinese not supported", says its create-user API), and an
-    // ASCII set reads the same in every regex dialect, so the OpenAPI pattern is exactly this.
+    // ASCII class means the same in ECMA-262 (the OpenAPI dialect) as here, so the spec's
+    // pattern states exactly this check.
     let allowed =
         |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b'+');
     if value.is_empty() || value.len() > MAX_OPERATOR_LEN || !value.bytes().all(allowed) {
@@ -144,8 +149,9 @@ impl ParticipantsQuery {
 
     /// Restricts the query to a time window (unix seconds), checked by the upstream's rules with
     /// `now` as the current time: a missing end is now, a missing start is 31 days before now;
-    /// start may not be after end, and the window may span at most 31 days. The values are sent
-    /// as given.
+    /// start may not be after end, and the window may span at most 31 days. A bound given alone
+    /// must be [`LONE_BOUND_SLACK_SECS`] younger than 31 days, so that the upstream still accepts
+    /// it on the fetch's last page. The values are sent as given.
     pub fn with_window(
         mut self,
         start_time: Option<i64>,
@@ -157,7 +163,8 @@ impl ParticipantsQuery {
                 return Err(InvalidParameter::new(name, "must not be negative"));
             }
         }
-        let within_last_31_days = |t: i64| (now - MAX_WINDOW_SECS..=now).contains(&t);
+        let within_last_31_days =
+            |t: i64| (now - MAX_WINDOW_SECS + LONE_BOUND_SLACK_SECS..=now).contains(&t);
         match (start_time, end_time) {
             (Some(start), Some(end)) if start > end => {
                 return Err(InvalidParameter::new(
@@ -174,13 +181,13 @@ impl ParticipantsQuery {
             (Some(start), None) if !within_last_31_days(start) => {
                 return Err(InvalidParameter::new(
                     "start_time",
-                    "without end_time the window ends now, so start_time must be within the last 31 days",
+                    "without end_time the window ends now, so start_time must be within the last 31 days (less 10 minutes)",
                 ));
             }
             (None, Some(end)) if !within_last_31_days(end) => {
                 return Err(InvalidParameter::new(
                     "end_time",
-                    "without start_time the window starts 31 days ago, so end_time must be within the last 31 days",
+                    "without start_time the window starts 31 days ago, so end_time must be within the last 31 days (less 10 minutes)",
                 ));
             }
             _ => {}
@@ -315,19 +322,15 @@ mod tests {
         assert_eq!(refused(Some(0), Some(MAX_WINDOW_SECS + 1)), Err("end_time"));
         assert_eq!(refused(Some(-1), None), Err("start_time"));
         assert_eq!(refused(None, Some(-1)), Err("end_time"));
-        // A missing end is now; a missing start is 31 days before now.
-        assert_eq!(refused(Some(now - MAX_WINDOW_SECS), None), Ok(()));
+        // A missing end is now; a missing start is 31 days before now; with slack for the time
+        // a fetch takes.
+        let oldest = now - MAX_WINDOW_SECS + LONE_BOUND_SLACK_SECS;
+        assert_eq!(refused(Some(oldest), None), Ok(()));
         assert_eq!(refused(Some(now), None), Ok(()));
-        assert_eq!(
-            refused(Some(now - MAX_WINDOW_SECS - 1), None),
-            Err("start_time")
-        );
+        assert_eq!(refused(Some(oldest - 1), None), Err("start_time"));
         assert_eq!(refused(Some(now + 1), None), Err("start_time"));
-        assert_eq!(refused(None, Some(now - MAX_WINDOW_SECS)), Ok(()));
-        assert_eq!(
-            refused(None, Some(now - MAX_WINDOW_SECS - 1)),
-            Err("end_time")
-        );
+        assert_eq!(refused(None, Some(oldest)), Ok(()));
+        assert_eq!(refused(None, Some(oldest - 1)), Err("end_time"));
         assert_eq!(refused(None, Some(now + 1)), Err("end_time"));
     }
 

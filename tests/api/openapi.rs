@@ -126,5 +126,14 @@ async fn swagger_ui_is_served_from_the_binary_and_loads_the_spec() {
     assert_eq!(bundle.status(), 200);
     assert!(bundle.bytes().await.unwrap().len() > 100_000);
     let initializer = get("/swagger-ui/swagger-initializer.js").await;
-    assert!(initializer.text().await.unwrap().contains("/openapi.json"));
+    let initializer = initializer.text().await.unwrap();
+    assert!(
+        initializer.contains(r#""url": "/openapi.json""#),
+        "{initializer}"
+    );
+    // Off by default, Swagger UI would send the spec's address to validator.swagger.io.
+    assert!(
+        initializer.contains(r#""validatorUrl": "none""#),
+        "{initializer}"
+    );
 }

@@ -211,7 +211,7 @@ async fn malformed_input_is_a_400_naming_the_parameter_and_never_reaches_the_ups
 }
 
 #[tokio::test]
-async fn unknown_routes_and_methods_answer_problem_json() {
+async fn unknown_routes_methods_and_bodies_answer_problem_json() {
     let gateway = start_gateway().await;
     let (status, _) = problem(gateway.get("/nowhere").await).await;
     assert_eq!(status, 404);
@@ -223,6 +223,18 @@ async fn unknown_routes_and_methods_answer_problem_json() {
         .await
         .unwrap();
     assert_eq!(problem(response).await.0, 405);
+    // No route takes a body; a large one is refused before any handler, as a problem too.
+    let response = gateway
+        .http
+        .get(format!("{}/meetings/1/participants", gateway.base_url))
+        .bearer_auth(API_KEY)
+        .body(vec![b'x'; 17 * 1024])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = problem(response).await;
+    assert_eq!(status, 413);
+    assert_eq!(body["type"], "urn:wemeet-gateway:problem:payload-too-large");
 }
 
 /// Injects a fault and returns the gateway's answer for the seed meeting.

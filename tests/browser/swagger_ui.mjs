@@ -33,8 +33,13 @@ try {
   page.setDefaultTimeout(20_000);
   const failures = [];
   page.on("pageerror", (error) => failures.push(`page error: ${error.message}`));
+  // The page must load everything from the gateway and call nothing outside it.
+  page.on("request", (request) => {
+    if (!request.url().startsWith(`${base}/`)) {
+      failures.push(`request outside the gateway: ${request.url()}`);
+    }
+  });
   page.on("requestfailed", (request) => {
-    // Anything the page tries to load from outside the gateway is a bug: it must work offline.
     failures.push(`request failed: ${request.url()} (${request.failure()?.errorText})`);
   });
 

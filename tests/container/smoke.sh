@@ -3,11 +3,12 @@
 # up healthy, fetch a demo meeting through the gateway container and compare it with what the
 # simulator holds, check that the process is not root, and tear the stack down gracefully.
 #
-# Needs root (or sudo) on a Debian machine; installs Debian's Docker engine, docker-compose and
-# debootstrap when missing, starts dockerd when none runs (and stops it at the end). With no image
-# registry in reach, it makes the base images the Dockerfile names itself: debian:bookworm-slim
-# with debootstrap, and the Rust builder from this machine's own toolchain on top of it. Crates are
-# vendored into a copy of the build context, and the image builds with --network=none.
+# Needs root (or sudo) on a Debian machine; installs Debian's Docker engine, docker-compose,
+# debootstrap and curl when missing, starts dockerd when none runs (and stops it at the end). The
+# base images the Dockerfile names are pulled; where no registry is in reach, it makes stand-ins
+# under those names for the build (debian:bookworm-slim with debootstrap, the Rust builder from
+# this machine's own toolchain on top of it) and untags them at the end. Crates are vendored into
+# a copy of the build context, and the image builds with --network=none.
 #
 # Skip it with CI_SKIP_CONTAINER=1.
 set -euo pipefail
@@ -19,6 +20,8 @@ if [ "${CI_SKIP_CONTAINER:-}" = 1 ]; then
 fi
 
 root=$([ "$(id -u)" = 0 ] || echo sudo)
+docker() { $root "$(type -P docker)" "$@"; }
+docker-compose() { $root "$(type -P docker-compose)" "$@"; }
 started=$(date +%s)
 stage=$started
 lap() {
@@ -31,8 +34,10 @@ lap() {
 project=wemeet-gateway-smoke
 scratch=$(mktemp -d)
 dockerd_pid=
+stand_ins=()
 cleanup() {
     docker-compose --project-name "$project" down --volumes --timeout 5 >/dev/null 2>&1 || true
+    for image in "${stand_ins[@]}"; do docker rmi "$image" >/dev/null 2>&1 || true; done
     if [ -n "$dockerd_pid" ]; then
         $root kill "$dockerd_pid" 2>/dev/null || true
         for _ in $(seq 1 100); do $root kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
@@ -41,12 +46,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# --- Docker engine, compose, debootstrap
+# --- Docker engine, compose, debootstrap, curl
 if ! command -v dockerd >/dev/null || ! command -v docker-compose >/dev/null \
-    || ! command -v debootstrap >/dev/null; then
+    || ! command -v debootstrap >/dev/null || ! command -v curl >/dev/null; then
     $root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $root apt-get install -y -qq \
-        docker.io docker-compose debootstrap >/dev/null
+        docker.io docker-compose debootstrap curl >/dev/null
 fi
 if ! docker info >/dev/null 2>&1; then
     $root dockerd >"$scratch/dockerd.log" 2>&1 &
@@ -56,7 +61,7 @@ if ! docker info >/dev/null 2>&1; then
 fi
 lap "engine ready"
 
-# --- Base images, made locally under the names the Dockerfile uses
+# --- Base images: pulled, or stand-ins made locally under the names the Dockerfile uses
 rust_version=$(sed -n 's/^ARG RUST_VERSION=//p' Dockerfile)
 runtime_base=debian:bookworm-slim
 builder_base=rust:${rust_version}-slim-bookworm
@@ -65,14 +70,17 @@ slim() { # what Debian's slim images leave out: documentation, translations, pac
         "$1"/usr/share/locale/* "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/* \
         "$1"/var/cache/debconf/*-old "$1"/var/log/*
 }
-if ! docker image inspect "$runtime_base" >/dev/null 2>&1; then
+present() { docker image inspect "$1" >/dev/null 2>&1 || docker pull --quiet "$1" >/dev/null 2>&1; }
+if ! present "$runtime_base"; then
+    stand_ins+=("$runtime_base")
     $root debootstrap --variant=minbase bookworm "$scratch/runtime" http://deb.debian.org/debian \
         >"$scratch/debootstrap.log" 2>&1 || { tail -20 "$scratch/debootstrap.log"; exit 1; }
     slim "$scratch/runtime"
     $root tar -C "$scratch/runtime" -c . | docker import - "$runtime_base" >/dev/null
     lap "made $runtime_base with debootstrap"
 fi
-if ! docker image inspect "$builder_base" >/dev/null 2>&1; then
+if ! present "$builder_base"; then
+    stand_ins+=("$builder_base")
     $root debootstrap --variant=minbase --include=gcc,libc6-dev,ca-certificates bookworm \
         "$scratch/builder" http://deb.debian.org/debian \
         >"$scratch/debootstrap.log" 2>&1 || { tail -20 "$scratch/debootstrap.log"; exit 1; }
