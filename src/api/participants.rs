@@ -28,10 +28,11 @@ use crate::upstream::{
 ///
 /// Rules the parameters' schemas cannot express, each answered `400` naming the parameter:
 /// `start_time` may not be after `end_time`, and the window may span at most 31 days (a missing
-/// `end_time` is now, a missing `start_time` 31 days ago); `userid`
-/// and `operator_id` exclude each other; `operator_id` and `operator_id_type` go together; a
-/// recurring meeting needs `sub_meeting_id` (the upstream refuses the call without it). With
-/// none of `userid` and `operator_id`, the gateway's configured operator is used.
+/// `end_time` is now, a missing `start_time` 31 days ago, so one given alone must lie in the
+/// last 31 days, less 10 minutes); `userid` and `operator_id` exclude each other; `operator_id`
+/// and `operator_id_type` go together; a recurring meeting needs `sub_meeting_id` (the upstream
+/// refuses the call without it). With none of `userid` and `operator_id`, the gateway's
+/// configured operator is used.
 #[utoipa::path(
     get,
     path = "/meetings/{meeting_id}/participants",
