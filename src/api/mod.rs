@@ -10,7 +10,7 @@ pub mod participants;
 
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{HeaderBuilder, RefOr, Type};
+use utoipa::openapi::{HeaderBuilder, ObjectBuilder, RefOr, Type};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -70,6 +70,12 @@ struct RequestIdHeader;
 
 impl Modify for RequestIdHeader {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let header = HeaderBuilder::new()
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .description(Some(
+                "The request's `x-request-id`, or one made for it: the id in the gateway's log lines.",
+            ))
+            .build();
         for item in openapi.paths.paths.values_mut() {
             let operations = [
                 &mut item.get,
@@ -84,15 +90,9 @@ impl Modify for RequestIdHeader {
             for operation in operations.into_iter().flatten() {
                 for response in operation.responses.responses.values_mut() {
                     if let RefOr::T(response) = response {
-                        let header = HeaderBuilder::new()
-                            .schema(Some(utoipa::openapi::ObjectBuilder::new().schema_type(Type::String)))
-                            .description(Some(
-                                "The request's `x-request-id`, or one made for it: the id in the gateway's log lines.",
-                            ))
-                            .build();
                         response
                             .headers
-                            .insert("x-request-id".to_owned(), RefOr::T(header));
+                            .insert("x-request-id".to_owned(), RefOr::T(header.clone()));
                     }
                 }
             }

@@ -19,11 +19,11 @@ use crate::upstream::{
 /// List everyone who joined a meeting
 ///
 /// The meeting's whole participant list: every upstream page merged, names decoded, times as
-/// integers. The first request for a list fetches it from Tencent Meeting (one upstream call per 100
-/// records, paced to the enterprise's quota); concurrent requests for the same list share that
-/// one fetch, and later ones are served from the cache while it is fresh. A meeting that has
-/// ended stays fresh for an hour by default, a live one for 30 seconds. When the upstream fails,
-/// a stale copy (up to 24 hours old by default) is served instead of the error, and
+/// integers. The first request for a list fetches it from Tencent Meeting (one upstream call per
+/// 100 records, paced to the enterprise's quota); concurrent requests for the same list share
+/// that one fetch, and later ones are served from the cache while it is fresh. A meeting that
+/// has ended stays fresh for an hour by default, a live one for 30 seconds. When the upstream
+/// fails, a stale copy (up to 24 hours old by default) is served instead of the error, and
 /// `Cache-Status` says so.
 ///
 /// Rules the parameters' schemas cannot express, each answered `400` naming the parameter:
