@@ -633,15 +633,20 @@ fn pending(records_fetched: usize, total_count: Option<i64>) -> Response {
     response
 }
 
-/// Whether `If-None-Match` names this entity (weak comparison, as RFC 9110 asks for it).
-fn if_none_match(request: &HeaderMap, etag: &HeaderValue) -> bool {
-    let ours = etag.to_str().unwrap_or_default();
+/// The items of a comma-separated request header, over all its lines, trimmed.
+fn list_items(request: &HeaderMap, name: header::HeaderName) -> impl Iterator<Item = &str> {
     request
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
+        .get_all(name)
+        .into_iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
+}
+
+/// Whether `If-None-Match` names this entity (weak comparison, as RFC 9110 asks for it).
+fn if_none_match(request: &HeaderMap, etag: &HeaderValue) -> bool {
+    let ours = etag.to_str().unwrap_or_default();
+    list_items(request, header::IF_NONE_MATCH)
         .any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
 }
 
@@ -650,12 +655,7 @@ fn if_none_match(request: &HeaderMap, etag: &HeaderValue) -> bool {
 fn accepts_gzip(request: &HeaderMap) -> bool {
     let mut gzip = None;
     let mut any = None;
-    for item in request
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-    {
+    for item in list_items(request, header::ACCEPT_ENCODING) {
         let mut parts = item.split(';').map(str::trim);
         let coding = parts.next().unwrap_or_default();
         let q = parts
@@ -674,12 +674,7 @@ fn accepts_gzip(request: &HeaderMap) -> bool {
 
 /// Whether the request asks to bypass fresh entries (`Cache-Control: no-cache` or `max-age=0`).
 pub fn wants_refresh(request: &HeaderMap) -> bool {
-    request
-        .get_all(header::CACHE_CONTROL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
+    list_items(request, header::CACHE_CONTROL)
         .any(|d| d.eq_ignore_ascii_case("no-cache") || d == "max-age=0")
 }
 

@@ -107,84 +107,63 @@ impl ApiError {
     /// The status, problem and `Retry-After` (seconds) for this error.
     pub fn problem(&self) -> (StatusCode, Problem, Option<u64>) {
         use problem_type as t;
-        let plain = |status: StatusCode, kind, title, detail: String| Problem {
-            kind,
-            title,
-            status: status.as_u16(),
-            detail,
-            parameter: None,
-            upstream_code: None,
+        let plain = |status: StatusCode, kind, title, detail: String| {
+            let problem = Problem {
+                kind,
+                title,
+                status: status.as_u16(),
+                detail,
+                parameter: None,
+                upstream_code: None,
+            };
+            (status, problem, None)
         };
         match self {
             Self::InvalidParameter(e) => {
-                let mut p = plain(
+                let (status, mut problem, retry_after) = plain(
                     StatusCode::BAD_REQUEST,
                     t::INVALID_PARAMETER,
                     "Invalid parameter",
                     e.to_string(),
                 );
-                p.parameter = Some(e.parameter);
-                (StatusCode::BAD_REQUEST, p, None)
+                problem.parameter = Some(e.parameter);
+                (status, problem, retry_after)
             }
-            Self::Unauthorized(why) => (
+            Self::Unauthorized(why) => plain(
                 StatusCode::UNAUTHORIZED,
-                plain(
-                    StatusCode::UNAUTHORIZED,
-                    t::UNAUTHORIZED,
-                    "Unauthorized",
-                    why.to_string(),
-                ),
-                None,
+                t::UNAUTHORIZED,
+                "Unauthorized",
+                why.to_string(),
             ),
-            Self::RouteNotFound => (
+            Self::RouteNotFound => plain(
                 StatusCode::NOT_FOUND,
-                plain(
-                    StatusCode::NOT_FOUND,
-                    t::NOT_FOUND,
-                    "Not found",
-                    "no such route".into(),
-                ),
-                None,
+                t::NOT_FOUND,
+                "Not found",
+                "no such route".into(),
             ),
-            Self::MethodNotAllowed => (
+            Self::MethodNotAllowed => plain(
                 StatusCode::METHOD_NOT_ALLOWED,
-                plain(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    t::METHOD_NOT_ALLOWED,
-                    "Method not allowed",
-                    "this route does not accept that method".into(),
-                ),
-                None,
+                t::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                "this route does not accept that method".into(),
             ),
-            Self::PayloadTooLarge => (
+            Self::PayloadTooLarge => plain(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                plain(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    t::PAYLOAD_TOO_LARGE,
-                    "Payload too large",
-                    "the gateway's routes take no request body; it accepts at most 16 KiB".into(),
-                ),
-                None,
+                t::PAYLOAD_TOO_LARGE,
+                "Payload too large",
+                "the gateway's routes take no request body; it accepts at most 16 KiB".into(),
             ),
-            Self::RequestTimeout => (
+            Self::RequestTimeout => plain(
                 StatusCode::GATEWAY_TIMEOUT,
-                plain(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    t::TIMEOUT,
-                    "Gateway timeout",
-                    "the request took longer than the gateway allows".into(),
-                ),
-                None,
+                t::TIMEOUT,
+                "Gateway timeout",
+                "the request took longer than the gateway allows".into(),
             ),
-            Self::Internal => (
+            Self::Internal => plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                plain(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    t::INTERNAL,
-                    "Internal error",
-                    "the gateway failed; the cause is in its log".into(),
-                ),
-                None,
+                t::INTERNAL,
+                "Internal error",
+                "the gateway failed; the cause is in its log".into(),
             ),
             Self::Upstream(e) => upstream_problem(e),
         }
