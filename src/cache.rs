@@ -159,7 +159,17 @@ struct Inner {
     render: Render,
     config: CacheConfig,
     entries: moka::future::Cache<ParticipantsQuery, Arc<Entry>>,
-    flights: Mutex<HashMap<ParticipantsQuery, Arc<Flight>>>,
+    flights: Mutex<Flights>,
+}
+
+type Flights = HashMap<ParticipantsQuery, Arc<Flight>>;
+
+impl Inner {
+    /// The registry of running fetches. A panic while it was held leaves nothing half-done
+    /// (each use is one map operation), so a poisoned lock is used as it is.
+    fn flights(&self) -> std::sync::MutexGuard<'_, Flights> {
+        self.flights.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 struct UntilUnusable;
@@ -297,9 +307,7 @@ impl ParticipantCache {
     /// their callers, but store nothing.
     pub fn invalidate_meeting(&self, meeting_id: &str) {
         self.inner
-            .flights
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .flights()
             .retain(|key, _| key.meeting_id() != meeting_id);
         let meeting_id = meeting_id.to_owned();
         // Fails only when closures are not supported, and they are.
@@ -323,7 +331,7 @@ impl ParticipantCache {
     }
 
     fn start_or_join(&self, key: &ParticipantsQuery, requested_at: Instant) -> (Arc<Flight>, bool) {
-        let mut flights = self.inner.flights.lock().unwrap_or_else(|e| e.into_inner());
+        let mut flights = self.inner.flights();
         if let Some(flight) = flights.get(key) {
             return (flight.clone(), true);
         }
@@ -428,28 +436,21 @@ impl Landing<'_> {
         self.done = true;
     }
 
-    fn is_current(&self) -> bool {
-        self.cache
-            .inner
-            .flights
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+    /// Whether the registry still holds this flight for its key (a `DELETE .../cache` removes it).
+    fn is_registered(&self, flights: &Flights) -> bool {
+        flights
             .get(self.key)
             .is_some_and(|f| Arc::ptr_eq(f, self.flight))
     }
 
+    fn is_current(&self) -> bool {
+        self.is_registered(&self.cache.inner.flights())
+    }
+
     /// Removes the flight from the registry if it is still this one.
     fn unregister(&self) {
-        let mut flights = self
-            .cache
-            .inner
-            .flights
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let current = flights
-            .get(self.key)
-            .is_some_and(|f| Arc::ptr_eq(f, self.flight));
-        if current {
+        let mut flights = self.cache.inner.flights();
+        if self.is_registered(&flights) {
             flights.remove(self.key);
         }
     }
