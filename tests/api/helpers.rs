@@ -170,10 +170,18 @@ impl TestGateway {
         self.upstream.simulator.counters().calls
     }
 
+    /// GET without any key, as anyone can.
+    pub async fn get_without_key(&self, path_and_query: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path_and_query}", self.base_url))
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// The Prometheus text from `/metrics`.
     pub async fn metrics(&self) -> String {
-        let url = format!("{}/metrics", self.base_url);
-        let response = self.http.get(url).send().await.expect("metrics");
+        let response = self.get_without_key("/metrics").await;
         response.text().await.expect("metrics text")
     }
 }

@@ -22,12 +22,7 @@ fn the_committed_spec_is_what_the_code_generates() {
 #[tokio::test]
 async fn the_served_spec_is_the_committed_one_and_needs_no_key() {
     let gateway = start_gateway().await;
-    let response = gateway
-        .http
-        .get(format!("{}/openapi.json", gateway.base_url))
-        .send()
-        .await
-        .unwrap();
+    let response = gateway.get_without_key("/openapi.json").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/json");
     let served: Value = response.json().await.unwrap();
@@ -83,12 +78,7 @@ async fn answered_statuses_are_documented() {
         assert_eq!(gateway.get(&path).await.status(), status, "{path}");
         documented(list, "get", status);
     }
-    let anonymous = gateway
-        .http
-        .get(format!("{}/meetings/1/participants", gateway.base_url))
-        .send()
-        .await
-        .unwrap();
+    let anonymous = gateway.get_without_key("/meetings/1/participants").await;
     assert_eq!(anonymous.status(), 401);
     documented(list, "get", 401);
     let first = gateway
@@ -114,18 +104,17 @@ async fn answered_statuses_are_documented() {
 #[tokio::test]
 async fn swagger_ui_is_served_from_the_binary_and_loads_the_spec() {
     let gateway = start_gateway().await;
-    let get = |path: &'static str| {
-        let url = format!("{}{path}", gateway.base_url);
-        let http = gateway.http.clone();
-        async move { http.get(url).send().await.unwrap() }
-    };
-    let page = get("/swagger-ui/").await;
+    let page = gateway.get_without_key("/swagger-ui/").await;
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("swagger-ui-bundle.js"));
-    let bundle = get("/swagger-ui/swagger-ui-bundle.js").await;
+    let bundle = gateway
+        .get_without_key("/swagger-ui/swagger-ui-bundle.js")
+        .await;
     assert_eq!(bundle.status(), 200);
     assert!(bundle.bytes().await.unwrap().len() > 100_000);
-    let initializer = get("/swagger-ui/swagger-initializer.js").await;
+    let initializer = gateway
+        .get_without_key("/swagger-ui/swagger-initializer.js")
+        .await;
     let initializer = initializer.text().await.unwrap();
     assert!(
         initializer.contains(r#""url": "/openapi.json""#),
