@@ -16,12 +16,37 @@ use wemeet_gateway::upstream::{
     ClientConfig, Operator, ParticipantsQuery, RetryPolicy, UpstreamClient,
 };
 
-/// CPU time of this thread so far (Linux's scheduler statistics, in nanoseconds). The runtime is
+/// CPU time of this thread so far, in user space and in the kernel. The runtime is
 /// single-threaded, so this is the client's whole cost.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").expect("Linux schedstat");
-    let nanos = stat.split_whitespace().next().expect("first field");
-    Duration::from_nanos(nanos.parse().expect("nanoseconds"))
+#[derive(Clone, Copy)]
+struct Cpu {
+    user: Duration,
+    kernel: Duration,
+}
+
+impl Cpu {
+    fn now() -> Self {
+        use nix::sys::resource::{UsageWho, getrusage};
+        let usage = getrusage(UsageWho::RUSAGE_THREAD).expect("getrusage for this thread");
+        let duration = |t: nix::sys::time::TimeVal| {
+            Duration::new(t.tv_sec() as u64, t.tv_usec() as u32 * 1_000)
+        };
+        Self {
+            user: duration(usage.user_time()),
+            kernel: duration(usage.system_time()),
+        }
+    }
+
+    fn since(self, start: Self) -> Self {
+        Self {
+            user: self.user - start.user,
+            kernel: self.kernel - start.kernel,
+        }
+    }
+
+    fn total(self) -> Duration {
+        self.user + self.kernel
+    }
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -43,13 +68,13 @@ fn decode_cost() -> Duration {
         records.join(",")
     );
     let rounds = 2_000;
-    let started = cpu_time();
+    let started = Cpu::now();
     for _ in 0..rounds {
         let page = decode(200, std::hint::black_box(body.as_bytes())).unwrap();
         assert_eq!(page.participants.len(), 100);
     }
     println!("page body: {} bytes for 100 records", body.len());
-    (cpu_time() - started) / rounds
+    Cpu::now().since(started).total() / rounds
 }
 
 /// CPU per request of the transport alone: the same signed GET for a full page, sent and read
@@ -60,7 +85,7 @@ async fn transport_cost(base_url: &str) -> Duration {
     let credentials = demo_credentials();
     let target = format!("/v1/meetings/{HUGE_MEETING}/participants?userid=owner1&pos=0&size=100");
     let rounds = 1_000u32;
-    let started = cpu_time();
+    let started = Cpu::now();
     for _ in 0..rounds {
         let nonce = rand::random_range(1..=i64::MAX as u64);
         let now = wemeet_gateway::clock::unix_now().as_secs();
@@ -74,7 +99,7 @@ async fn transport_cost(base_url: &str) -> Duration {
         assert_eq!(response.status(), 200);
         assert!(response.bytes().await.unwrap().len() > 40_000);
     }
-    (cpu_time() - started) / rounds
+    Cpu::now().since(started).total() / rounds
 }
 
 fn main() {
@@ -100,16 +125,20 @@ fn main() {
         let query =
             ParticipantsQuery::new(HUGE_MEETING, Operator::user_id("owner1").unwrap()).unwrap();
         client.fetch_participants(&query).await.unwrap(); // warm-up: connections, allocator
-        let (mut walls, mut per_page) = (Vec::new(), Vec::new());
+        let (mut walls, mut per_page, mut user, mut kernel) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut pages = 0;
         for _ in 0..rounds {
-            let (cpu, wall) = (cpu_time(), Instant::now());
+            let (cpu, wall) = (Cpu::now(), Instant::now());
             let list = client.fetch_participants(&query).await.unwrap();
-            let (wall, cpu) = (wall.elapsed(), cpu_time() - cpu);
+            let (wall, cpu) = (wall.elapsed(), Cpu::now().since(cpu));
             assert_eq!(list.participants.len(), 50_000);
             pages = list.pages;
+            let per = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(list.pages);
             walls.push(wall.as_secs_f64() * 1e3);
-            per_page.push(cpu.as_secs_f64() * 1e6 / f64::from(list.pages));
+            per_page.push(per(cpu.total()));
+            user.push(per(cpu.user));
+            kernel.push(per(cpu.kernel));
         }
         if std::env::var_os("SKIP_DECODE_ALONE").is_none() {
             println!(
@@ -119,9 +148,12 @@ fn main() {
         }
         println!(
             "rust client: {rounds} fetches of 50,000 records ({pages} pages): \
-             median wall {:.1} ms, median client CPU {:.1} us/page",
+             median wall {:.1} ms, median client CPU {:.1} us/page \
+             (user space {:.1}, kernel {:.1})",
             median(&mut walls),
-            median(&mut per_page)
+            median(&mut per_page),
+            median(&mut user),
+            median(&mut kernel)
         );
         transport_cost(&base_url).await; // warm-up
         println!(

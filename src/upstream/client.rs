@@ -130,7 +130,8 @@ pub struct UpstreamClient {
 #[derive(Debug)]
 struct Inner {
     http: reqwest::Client,
-    base_url: String,
+    /// The API's origin, parsed once; each page's URL is this joined with its signed target.
+    base: Url,
     credentials: Credentials,
     pacer: Pacer,
     clock: WallClock,
@@ -191,7 +192,7 @@ pub enum ClientBuildError {
 impl UpstreamClient {
     pub fn new(config: ClientConfig) -> Result<Self, ClientBuildError> {
         config.credentials.validate()?;
-        let base_url = origin(&config.base_url)
+        let base = origin(&config.base_url)
             .ok_or_else(|| ClientBuildError::BaseUrl(config.base_url.clone()))?;
         // reqwest is built without a default crypto provider; ring is ours. A second install
         // (several clients in one process) is refused harmlessly.
@@ -200,11 +201,15 @@ impl UpstreamClient {
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(50))
             .user_agent(concat!("wemeet-gateway/", env!("CARGO_PKG_VERSION")))
+            // A redirect is not an answer the API gives. Following one would send the signed
+            // headers (AppId, SecretId, signature) wherever the Location points; refused, it is
+            // reported as the status it is.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
-                base_url,
+                base,
                 credentials: config.credentials,
                 pacer: Pacer::per_minute(config.calls_per_minute),
                 clock: WallClock::new(),
@@ -401,13 +406,7 @@ impl UpstreamClient {
             timestamp,
             nonce,
         );
-        let url = Url::parse(&format!("{}{target}", self.inner.base_url))
-            .map_err(|e| UpstreamError::Protocol(format!("request target: {e}")))?;
-        debug_assert_eq!(
-            &url.as_str()[self.inner.base_url.len()..],
-            target,
-            "the URL must carry the signed target byte for byte"
-        );
+        let url = page_url(&self.inner.base, target)?;
         let response = self
             .inner
             .http
@@ -477,7 +476,7 @@ fn backoff(policy: &RetryPolicy, retry: u32) -> Duration {
 }
 
 /// `scheme://host[:port]` of a base URL with no path, query or credentials; `None` otherwise.
-fn origin(base: &str) -> Option<String> {
+fn origin(base: &str) -> Option<Url> {
     let url = Url::parse(base).ok()?;
     let plain = matches!(url.scheme(), "http" | "https")
         && url.host_str().is_some()
@@ -486,7 +485,22 @@ fn origin(base: &str) -> Option<String> {
         && url.path() == "/"
         && url.query().is_none()
         && url.fragment().is_none();
-    plain.then(|| url.as_str().trim_end_matches('/').to_owned())
+    plain.then_some(url)
+}
+
+/// The URL for one signed request target (`/v1/...?...`), relative to the origin: no second
+/// parse of scheme and host per page.
+fn page_url(base: &Url, target: &str) -> Result<Url, UpstreamError> {
+    let url = base
+        .join(target)
+        .map_err(|e| UpstreamError::Protocol(format!("request target: {e}")))?;
+    // The origin serializes as `scheme://host[:port]/`, and every target starts with `/`.
+    debug_assert_eq!(
+        &url.as_str()[base.as_str().len() - 1..],
+        target,
+        "the URL must carry the signed target byte for byte"
+    );
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -497,12 +511,12 @@ mod tests {
     #[test]
     fn base_urls_are_origins_only() {
         assert_eq!(
-            origin("https://api.meeting.qq.com").as_deref(),
-            Some("https://api.meeting.qq.com")
+            origin("https://api.meeting.qq.com").map(String::from),
+            Some("https://api.meeting.qq.com/".to_owned())
         );
         assert_eq!(
-            origin("http://127.0.0.1:9000/").as_deref(),
-            Some("http://127.0.0.1:9000")
+            origin("http://127.0.0.1:9000/").map(String::from),
+            Some("http://127.0.0.1:9000/".to_owned())
         );
         for bad in [
             "api.meeting.qq.com",
@@ -528,7 +542,8 @@ mod tests {
             .and_then(|q| q.with_window(Some(1), Some(2), 2))
             .expect("valid");
             let target = query.page_target(987654321, PAGE_SIZE);
-            let url = Url::parse(&format!("https://api.meeting.qq.com{target}")).expect("url");
+            let base = origin("https://api.meeting.qq.com").expect("origin");
+            let url = page_url(&base, &target).expect("url");
             let sent = format!("{}?{}", url.path(), url.query().expect("query"));
             assert_eq!(sent, target);
         }

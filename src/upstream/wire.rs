@@ -246,7 +246,9 @@ mod lenient {
                 f.write_str("a list")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(100));
+                // serde_json gives no size hint, and growing by doubling would move every
+                // record six times on a full page of 100.
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(100).min(100));
                 while let Some(item) = seq.next_element()? {
                     out.push(item);
                 }

@@ -268,6 +268,49 @@ async fn real_upstream_refusals_are_classified() {
     );
 }
 
+/// A redirect is reported, not followed: following it would send the signed headers wherever
+/// the `Location` points.
+#[tokio::test]
+async fn a_redirect_is_reported_and_not_followed() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::http::{StatusCode, header};
+    use wemeet_gateway::server::Server;
+
+    let elsewhere_hits = Arc::new(AtomicUsize::new(0));
+    let hits = elsewhere_hits.clone();
+    let elsewhere = axum::Router::new().fallback(move || async move {
+        hits.fetch_add(1, Ordering::SeqCst);
+        "{}"
+    });
+    let elsewhere = Server::bind("127.0.0.1:0", elsewhere)
+        .await
+        .unwrap()
+        .spawn();
+    let redirecting = axum::Router::new().fallback(move |uri: axum::http::Uri| async move {
+        let location = format!("http://{elsewhere}{uri}");
+        (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(header::LOCATION, location)],
+        )
+    });
+    let redirecting = Server::bind("127.0.0.1:0", redirecting)
+        .await
+        .unwrap()
+        .spawn();
+
+    let mut config = client_config(&start_simulator(100_000).await);
+    config.base_url = format!("http://{redirecting}");
+    let err = UpstreamClient::new(config)
+        .unwrap()
+        .fetch_participants(&query(SEED_MEETING))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Protocol, "{err}");
+    assert!(err.to_string().contains("307"), "{err}");
+    assert_eq!(elsewhere_hits.load(Ordering::SeqCst), 0);
+}
+
 /// Values with `@`, `+` and `.` are percent-encoded once and signed over exactly the bytes
 /// sent: the simulator verifies the signature over the raw target it receives.
 #[tokio::test]
