@@ -42,6 +42,14 @@ impl Default for WallClock {
     }
 }
 
+/// China's offset from UTC (no daylight saving). Tencent's daily API quota follows China's day.
+pub const CHINA_UTC_OFFSET_SECS: u64 = 8 * 3600;
+
+/// The number of the day in China (UTC+8) that a unix second falls in.
+pub fn china_day(unix_secs: u64) -> u64 {
+    (unix_secs + CHINA_UTC_OFFSET_SECS) / 86_400
+}
+
 /// The system's time since the unix epoch (zero if the clock is before 1970).
 pub fn unix_now() -> Duration {
     SystemTime::now()
@@ -52,6 +60,14 @@ pub fn unix_now() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn china_days_begin_at_16_00_utc() {
+        assert_eq!(china_day(0), 0, "08:00 in China");
+        assert_eq!(china_day(16 * 3600 - 1), 0, "23:59:59 in China");
+        assert_eq!(china_day(16 * 3600), 1, "midnight in China");
+        assert_eq!(china_day(86_400 + 16 * 3600 - 1), 1);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn follows_tokio_time_and_finds_the_next_minute() {

@@ -285,7 +285,7 @@ fn seconds_to_next_minute() -> u64 {
 
 /// Tencent's daily quota follows the day in China (UTC+8).
 fn seconds_to_next_china_day() -> u64 {
-    let now = crate::clock::unix_now().as_secs() + 8 * 3600;
+    let now = crate::clock::unix_now().as_secs() + crate::clock::CHINA_UTC_OFFSET_SECS;
     86_400 - now % 86_400
 }
 

@@ -63,7 +63,8 @@ pub fn verify(
     let nonce = header(headers, "x-tc-nonce")?;
     let sent_signature = header(headers, "x-tc-signature")?;
     let app_id = header(headers, "appid")?;
-    if !nonce.bytes().all(|b| b.is_ascii_digit()) || nonce.parse::<u64>().is_err() {
+    let positive = nonce.parse::<u64>().is_ok_and(|n| n > 0);
+    if !nonce.bytes().all(|b| b.is_ascii_digit()) || !positive {
         return Err(TencentError::new(
             200001,
             "X-TC-Nonce must be a positive integer",

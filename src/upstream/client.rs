@@ -385,6 +385,11 @@ impl UpstreamClient {
                 }
                 _ => return Err(error),
             };
+            // A wait that would end past the list's deadline cannot help: report the failure as
+            // it is now, rather than as a deadline once the time is up.
+            if Instant::now() + wait >= deadline {
+                return Err(error);
+            }
             span.in_scope(|| warn!(error = %error, retry_in_ms = wait.as_millis() as u64, "upstream page failed; retrying"));
             tokio::time::sleep(wait).await;
         }

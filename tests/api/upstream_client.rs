@@ -172,6 +172,38 @@ async fn a_minute_limit_waits_for_the_next_minute_twice_then_gives_up() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_wait_that_would_pass_the_deadline_reports_the_failure_at_once() {
+    let upstream = start_simulator(100_000).await;
+    upstream.simulator.inject(error(190310, None));
+    let mut config = client_config(&upstream);
+    config.list_deadline = Duration::from_secs(30);
+    let started = tokio::time::Instant::now();
+    let err = UpstreamClient::new(config)
+        .unwrap()
+        .fetch_participants(&query(SEED_MEETING))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::MinuteLimit, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(upstream.simulator.counters().calls, 1);
+}
+
+/// The simulator checks signed timestamps against the system clock, as the client signs with
+/// it: tokio's clock (which stops while a laptop sleeps) moving on must not make it refuse them.
+#[tokio::test(start_paused = true)]
+async fn signatures_stay_valid_when_tokio_time_runs_ahead_of_the_system_clock() {
+    let upstream = start_simulator(100_000).await;
+    let client = client(&upstream);
+    client
+        .fetch_participants(&query(SEED_MEETING))
+        .await
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(330)).await;
+    let list = client.fetch_participants(&query(SEED_MEETING)).await;
+    assert!(list.is_ok(), "{:?}", list.err());
+}
+
+#[tokio::test(start_paused = true)]
 async fn failures_that_cannot_pass_are_not_retried() {
     let cases = [
         (190311, ErrorClass::DailyLimit),
