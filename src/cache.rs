@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,6 +73,9 @@ pub struct Entry {
     fetched_at: Instant,
     fresh_until: Instant,
     usable_until: Instant,
+    /// The upstream status of the last refresh that failed since this entry was stored (0: none),
+    /// so that stale answers say the upstream is failing.
+    failed_refresh: AtomicU16,
 }
 
 #[derive(Debug)]
@@ -107,6 +111,21 @@ impl Entry {
     fn is_usable(&self, now: Instant) -> bool {
         now < self.usable_until
     }
+
+    /// Whether a stale entry may still be served at once while it is refreshed: for as long
+    /// again as it was fresh. Older than that, callers wait for the refresh (up to the fetch
+    /// wait) and get the stale entry only if the refresh fails or outlasts the wait.
+    fn serves_while_revalidating(&self, now: Instant) -> bool {
+        now < self.fresh_until + (self.fresh_until - self.fetched_at)
+    }
+
+    fn note_failed_refresh(&self, status: u16) {
+        self.failed_refresh.store(status, Ordering::Relaxed);
+    }
+
+    fn failed_refresh(&self) -> Option<u16> {
+        Some(self.failed_refresh.load(Ordering::Relaxed)).filter(|s| *s != 0)
+    }
 }
 
 /// A fetch in progress, shared by every caller waiting for it.
@@ -115,6 +134,8 @@ struct Flight {
     /// When the caller that started it looked into the cache: an entry stored after that is
     /// as new as this fetch would be.
     requested_at: Instant,
+    /// Started by a caller who asked for a refresh: a fresh entry does not answer it.
+    forced: bool,
     progress: FetchProgress,
     done: watch::Sender<Option<Result<Arc<Entry>, UpstreamError>>>,
 }
@@ -142,6 +163,8 @@ pub enum How {
     StaleWhileRevalidate,
     /// Fetched for this request; `collapsed` when it joined a fetch already running.
     Miss { collapsed: bool },
+    /// The entry held was too stale to serve at once; fetched again for this request.
+    Revalidated { collapsed: bool },
     /// Fetched because the caller asked for a refresh (`Cache-Control: no-cache`).
     Refreshed { collapsed: bool },
     /// Stale, because the refresh failed or is still running; carries the failure's status.
@@ -245,12 +268,24 @@ impl ParticipantCache {
                 how: How::Hit,
             });
         }
-        let (flight, collapsed) = self.start_or_join(key, now);
-        if let (Some(entry), false) = (&cached, force_refresh) {
-            count("stale_while_revalidate");
+        let (flight, collapsed) = self.start_or_join(key, now, force_refresh);
+        if let Some(entry) = &cached
+            && !force_refresh
+            && entry.serves_while_revalidating(now)
+        {
+            let how = match entry.failed_refresh() {
+                Some(status) => How::StaleIfError {
+                    upstream_status: Some(status),
+                },
+                None => How::StaleWhileRevalidate,
+            };
+            count(match how {
+                How::StaleWhileRevalidate => "stale_while_revalidate",
+                _ => "stale_if_error",
+            });
             return Ok(Served::Entry {
                 entry: entry.clone(),
-                how: How::StaleWhileRevalidate,
+                how,
             });
         }
         count(if collapsed { "collapsed" } else { "miss" });
@@ -279,11 +314,14 @@ impl ParticipantCache {
                 });
             }
         };
+        let had_stale = cached.is_some();
         match (outcome, cached) {
             (Ok(entry), _) => Ok(Served::Entry {
                 entry,
                 how: if force_refresh {
                     How::Refreshed { collapsed }
+                } else if had_stale {
+                    How::Revalidated { collapsed }
                 } else {
                     How::Miss { collapsed }
                 },
@@ -330,13 +368,19 @@ impl ParticipantCache {
         self.inner.entries.run_pending_tasks().await;
     }
 
-    fn start_or_join(&self, key: &ParticipantsQuery, requested_at: Instant) -> (Arc<Flight>, bool) {
+    fn start_or_join(
+        &self,
+        key: &ParticipantsQuery,
+        requested_at: Instant,
+        forced: bool,
+    ) -> (Arc<Flight>, bool) {
         let mut flights = self.inner.flights();
         if let Some(flight) = flights.get(key) {
             return (flight.clone(), true);
         }
         let flight = Arc::new(Flight {
             requested_at,
+            forced,
             progress: FetchProgress::default(),
             done: watch::Sender::new(None),
         });
@@ -361,9 +405,10 @@ impl ParticipantCache {
             done: false,
         };
         // A fetch that finished between the caller's look and this flight's start already
-        // stored what this one would fetch.
+        // stored what this one would fetch (or, unless a refresh was asked for, something fresh).
         if let Some(entry) = self.inner.entries.get(&key).await
-            && entry.fetched_at >= flight.requested_at
+            && (entry.fetched_at >= flight.requested_at
+                || (!flight.forced && entry.is_fresh(Instant::now())))
         {
             landing.finish(Ok(entry), false).await;
             return;
@@ -389,6 +434,7 @@ impl ParticipantCache {
                     fetched_at: now,
                     fresh_until: now + config.not_found_ttl,
                     usable_until: now + config.not_found_ttl,
+                    failed_refresh: AtomicU16::new(0),
                 })
             }
             Err(error) => {
@@ -396,6 +442,8 @@ impl ParticipantCache {
                 if !stands_in_for(&error) {
                     // The upstream refuses this list now: a stale copy must not outlive that.
                     self.inner.entries.invalidate(&key).await;
+                } else if let Some(stale) = self.inner.entries.get(&key).await {
+                    stale.note_failed_refresh(upstream_status(&error).as_u16());
                 }
                 Err(error)
             }
@@ -425,11 +473,13 @@ impl Landing<'_> {
         // Store first, unregister after: a caller arriving in between joins this flight, or
         // finds the new entry; never neither.
         if let (Ok(entry), true, true) = (&outcome, store, self.is_current()) {
-            self.cache
-                .inner
-                .entries
-                .insert(self.key.clone(), entry.clone())
-                .await;
+            let entries = &self.cache.inner.entries;
+            entries.insert(self.key.clone(), entry.clone()).await;
+            // A `DELETE .../cache` that came while storing unregistered this flight, but its
+            // invalidation may predate the insert: drop what was just stored.
+            if !self.is_current() {
+                entries.invalidate(self.key).await;
+            }
         }
         self.unregister();
         self.flight.done.send_replace(Some(outcome));
@@ -500,6 +550,7 @@ impl Entry {
             fetched_at: now,
             fresh_until: now + ttl,
             usable_until: now + ttl + config.stale_if_error,
+            failed_refresh: AtomicU16::new(0),
         }
     }
 }
@@ -530,13 +581,11 @@ impl Served {
             } => return pending(records_fetched, total_count),
             Served::Entry { entry, how } => (entry, how),
         };
-        let now = Instant::now();
-        let ttl = if entry.is_fresh(now) {
-            entry.fresh_until.duration_since(now).as_secs() as i64
-        } else {
-            -(now.duration_since(entry.fresh_until).as_secs() as i64)
-        };
-        let age = now.duration_since(entry.fetched_at).as_secs();
+        // RFC 9111: a copy is fresh while `max-age` exceeds its `Age`, so `max-age` is the whole
+        // freshness lifetime and the time left is their difference (`ttl` in `Cache-Status`).
+        let age = Instant::now().duration_since(entry.fetched_at).as_secs();
+        let lifetime = entry.fresh_until.duration_since(entry.fetched_at).as_secs();
+        let ttl = lifetime as i64 - age as i64;
         let mut response = match &entry.content {
             Content::NotFound(error) => ApiError::Upstream(error.clone()).into_response(),
             Content::List {
@@ -571,7 +620,7 @@ impl Served {
         headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
         headers.insert(
             header::CACHE_CONTROL,
-            HeaderValue::from_str(&format!("private, max-age={}", ttl.max(0)))
+            HeaderValue::from_str(&format!("private, max-age={lifetime}"))
                 .expect("digits are a valid header value"),
         );
         headers.insert(header::AGE, HeaderValue::from(age));
@@ -591,6 +640,8 @@ fn cache_status(how: How, ttl: i64) -> String {
         How::StaleWhileRevalidate => "hit; detail=stale-while-revalidate".to_owned(),
         How::Miss { collapsed: false } => "fwd=miss; stored".to_owned(),
         How::Miss { collapsed: true } => "fwd=miss; stored; collapsed".to_owned(),
+        How::Revalidated { collapsed: false } => "fwd=stale; stored".to_owned(),
+        How::Revalidated { collapsed: true } => "fwd=stale; stored; collapsed".to_owned(),
         How::Refreshed { collapsed: false } => "fwd=request; stored".to_owned(),
         How::Refreshed { collapsed: true } => "fwd=request; stored; collapsed".to_owned(),
         How::StaleIfError {
@@ -729,6 +780,7 @@ mod tests {
             fetched_at: now,
             fresh_until: now + Duration::from_secs(60),
             usable_until: now + Duration::from_secs(600),
+            failed_refresh: AtomicU16::new(0),
         });
         let key =
             ParticipantsQuery::new("1", crate::upstream::Operator::user_id("u").expect("valid"))

@@ -53,9 +53,9 @@ use crate::upstream::{
         (status = 200, description = "The whole list, or as much as the upstream serves (`complete` says which).", body = ParticipantListResponse,
             headers(
                 ("ETag" = String, description = "Strong validator of this body (differs for its gzip form)."),
-                ("Cache-Control" = String, description = "`private, max-age=N`: seconds this copy stays fresh."),
+                ("Cache-Control" = String, description = "`private, max-age=N`: this copy's whole freshness lifetime in seconds; with `Age`, it is fresh for `N − Age` more seconds (RFC 9111)."),
                 ("Age" = u64, description = "Seconds since the list was fetched from the upstream."),
-                ("Cache-Status" = String, description = "RFC 9211, from `wemeet-gateway`: `hit` (fresh copy); `hit; detail=stale-while-revalidate` (stale copy, refreshed in the background); `fwd=miss` (fetched now); `fwd=request` (refresh asked for); `fwd=stale; fwd-status=N; detail=stale-if-error` (the upstream failed with N, a stale copy is served); `fwd=stale; detail=still-fetching` (a refresh outlasted the wait, the copy held is served). `stored` when the answer was stored, `collapsed` when the request joined a fetch already running, and `ttl`: the remaining freshness in seconds, negative when stale."),
+                ("Cache-Status" = String, description = "RFC 9211, from `wemeet-gateway`: `hit` (fresh copy); `hit; detail=stale-while-revalidate` (stale copy, refreshed in the background); `fwd=miss` (fetched now); `fwd=stale` (the copy held was too stale to serve at once, fetched now); `fwd=request` (refresh asked for); `fwd=stale; fwd-status=N; detail=stale-if-error` (the upstream failed with N, this time or on the last refresh; a stale copy is served); `fwd=stale; detail=still-fetching` (a refresh outlasted the wait, the copy held is served). `stored` when the answer was stored, `collapsed` when the request joined a fetch already running, and `ttl`: the remaining freshness in seconds, negative when stale."),
                 ("Vary" = String, description = "`Accept-Encoding`: the body is gzip-compressed when the caller accepts it."),
                 ("Content-Encoding" = String, description = "`gzip` when the body is compressed; absent otherwise."),
             ),

@@ -15,6 +15,21 @@ fn cache_status(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
+/// `max-age` and `Age` as numbers, and the `ttl` of `Cache-Status`.
+fn freshness_headers(response: &reqwest::Response) -> (i64, i64, i64) {
+    let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
+    let max_age = header("cache-control")
+        .strip_prefix("private, max-age=")
+        .and_then(|v| v.parse().ok())
+        .expect("private, max-age=N");
+    let age = header("age").parse().expect("Age is a number");
+    let ttl = cache_status(response)
+        .rsplit_once("ttl=")
+        .and_then(|(_, v)| v.parse().ok())
+        .expect("ttl=N");
+    (max_age, age, ttl)
+}
+
 /// Asks until the answer is a fresh hit (at most 100 tries, 50 ms apart). Asking while a fetch
 /// runs joins it, so the asking itself costs no upstream call.
 async fn until_hit(gateway: &TestGateway, path: &str) -> reqwest::Response {
@@ -81,13 +96,10 @@ async fn a_second_request_is_a_hit_with_no_upstream_call_and_etags_revalidate() 
     let second = gateway.get(&live()).await;
     assert!(cache_status(&second).starts_with("wemeet-gateway; hit; ttl="));
     assert_eq!(second.headers()["etag"], etag);
-    assert!(
-        second.headers()["cache-control"]
-            .to_str()
-            .unwrap()
-            .starts_with("private, max-age=")
-    );
-    assert!(second.headers().contains_key("age"));
+    // RFC 9111: fresh while max-age exceeds Age; what is left is the ttl Cache-Status gives.
+    let (max_age, age, ttl) = freshness_headers(&second);
+    assert_eq!(max_age, 30, "the live meeting's whole freshness lifetime");
+    assert_eq!(max_age - age, ttl);
     assert_eq!(second.bytes().await.unwrap(), first_body);
 
     let revalidated = gateway
@@ -156,7 +168,9 @@ async fn a_stale_list_is_served_at_once_and_refreshed_once_in_the_background() {
             status.contains("hit; detail=stale-while-revalidate; ttl=-"),
             "{status}"
         );
-        assert_eq!(stale.headers()["cache-control"], "private, max-age=0");
+        let (max_age, age, ttl) = freshness_headers(stale);
+        assert_eq!((max_age, ttl), (60, 60 - age));
+        assert!(age > max_age, "stale to any RFC 9111 cache: {age}");
     }
     let fresh = until_hit(&gateway, &seed()).await;
     assert!(cache_status(&fresh).starts_with("wemeet-gateway; hit; ttl="));
@@ -196,6 +210,65 @@ async fn a_failing_upstream_is_covered_by_the_stale_list_until_the_stale_if_erro
     assert_eq!(
         code, 502,
         "past the stale-if-error age the failure shows: {body}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn once_a_refresh_has_failed_plain_callers_are_told_the_upstream_is_failing() {
+    let gateway = gateway_with(|c| c.ttl_ended = Duration::from_secs(60)).await;
+    let original = gateway.get(&seed()).await.bytes().await.unwrap();
+    gateway.upstream.simulator.inject(Fault {
+        error_code: Some(41),
+        ..Fault::default()
+    });
+    tokio::time::advance(Duration::from_secs(61)).await;
+
+    // The first stale answer starts a refresh, which fails after its retries.
+    let first = gateway.get(&seed()).await;
+    assert!(cache_status(&first).contains("detail=stale-while-revalidate"));
+    let calls_before = gateway.upstream_calls();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if gateway.upstream_calls() >= calls_before + 4 {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let next = gateway.get(&seed()).await;
+    assert_eq!(next.status(), 200);
+    let status = cache_status(&next);
+    assert!(
+        status.contains("fwd=stale; fwd-status=502; detail=stale-if-error"),
+        "{status}"
+    );
+    assert_eq!(next.bytes().await.unwrap(), original);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_list_stale_for_longer_than_it_was_fresh_is_fetched_before_answering() {
+    let gateway = gateway_with(|c| c.ttl_ended = Duration::from_secs(60)).await;
+    gateway.get(&seed()).await;
+    // Stale for more than its 60 s of freshness: not served at once any more.
+    tokio::time::advance(Duration::from_secs(121)).await;
+    let answer = gateway.get(&seed()).await;
+    assert_eq!(answer.status(), 200);
+    let status = cache_status(&answer);
+    assert!(status.contains("fwd=stale; stored; ttl=60"), "{status}");
+    assert_eq!(answer.headers()["age"], "0");
+    assert_eq!(gateway.upstream_calls(), 2);
+
+    // With the upstream failing, the stale list still stands in, and says why.
+    gateway.upstream.simulator.inject(Fault {
+        error_code: Some(41),
+        ..Fault::default()
+    });
+    tokio::time::advance(Duration::from_secs(121)).await;
+    let covered = gateway.get(&seed()).await;
+    assert_eq!(covered.status(), 200);
+    let status = cache_status(&covered);
+    assert!(
+        status.contains("fwd=stale; fwd-status=502; detail=stale-if-error"),
+        "{status}"
     );
 }
 
@@ -339,13 +412,19 @@ async fn the_byte_bound_holds_and_filling_past_it_evicts() {
     let gateway = gateway_with(|c| c.max_bytes = bound).await;
     // Each time window is its own list of the live meeting: about 0.9 MB with its gzip form.
     let now = wemeet_gateway::clock::unix_now().as_secs();
+    let mut smallest_list = usize::MAX;
     for offset in 0..6u64 {
         let path = format!(
             "{}?start_time={}&end_time={now}",
             live(),
             now - 7200 - offset
         );
-        assert_eq!(gateway.get(&path).await.status(), 200);
+        let json = gateway.get(&path).await;
+        assert_eq!(json.status(), 200);
+        let json = json.bytes().await.unwrap().len();
+        let gzip = gateway.get_with(&path, "accept-encoding", "gzip").await;
+        assert!(cache_status(&gzip).starts_with("wemeet-gateway; hit"));
+        smallest_list = smallest_list.min(json + gzip.bytes().await.unwrap().len());
     }
     let metrics = gateway.metrics().await;
     let held = |name: &str| -> f64 {
@@ -359,6 +438,11 @@ async fn the_byte_bound_holds_and_filling_past_it_evicts() {
     assert!(
         bytes <= bound as f64,
         "{bytes} bytes held over a bound of {bound}"
+    );
+    // What the cache weighs is at least the bodies it holds, so the bound bounds memory.
+    assert!(
+        bytes >= entries * smallest_list as f64,
+        "{bytes} bytes for {entries} lists of at least {smallest_list} bytes of bodies"
     );
     assert!(
         (1.0..6.0).contains(&entries),
