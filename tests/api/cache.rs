@@ -15,6 +15,24 @@ fn cache_status(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
+/// The upstream fails from now on (Tencent's 41, "network error": transient, a 502 here).
+fn fail_upstream(gateway: &TestGateway) {
+    gateway.upstream.simulator.inject(Fault {
+        error_code: Some(41),
+        ..Fault::default()
+    });
+}
+
+/// A stale list served in place of the upstream's 502, saying so.
+fn assert_stale_if_error(response: &reqwest::Response) {
+    assert_eq!(response.status(), 200);
+    let status = cache_status(response);
+    assert!(
+        status.contains("fwd=stale; fwd-status=502; detail=stale-if-error"),
+        "{status}"
+    );
+}
+
 /// `max-age` and `Age` as numbers, and the `ttl` of `Cache-Status`.
 fn freshness_headers(response: &reqwest::Response) -> (i64, i64, i64) {
     let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
@@ -189,20 +207,12 @@ async fn a_failing_upstream_is_covered_by_the_stale_list_until_the_stale_if_erro
     })
     .await;
     let original = gateway.get(&seed()).await.bytes().await.unwrap();
-    gateway.upstream.simulator.inject(Fault {
-        error_code: Some(41),
-        ..Fault::default()
-    });
+    fail_upstream(&gateway);
     tokio::time::advance(Duration::from_secs(120)).await;
 
     // A forced refresh fails; the stale list stands in, and says so.
     let refreshed = gateway.get_with(&seed(), "cache-control", "no-cache").await;
-    assert_eq!(refreshed.status(), 200);
-    let status = cache_status(&refreshed);
-    assert!(
-        status.contains("fwd=stale; fwd-status=502; detail=stale-if-error"),
-        "{status}"
-    );
+    assert_stale_if_error(&refreshed);
     assert_eq!(refreshed.bytes().await.unwrap(), original);
 
     tokio::time::advance(Duration::from_secs(300)).await;
@@ -217,10 +227,7 @@ async fn a_failing_upstream_is_covered_by_the_stale_list_until_the_stale_if_erro
 async fn once_a_refresh_has_failed_plain_callers_are_told_the_upstream_is_failing() {
     let gateway = gateway_with(|c| c.ttl_ended = Duration::from_secs(60)).await;
     let original = gateway.get(&seed()).await.bytes().await.unwrap();
-    gateway.upstream.simulator.inject(Fault {
-        error_code: Some(41),
-        ..Fault::default()
-    });
+    fail_upstream(&gateway);
     tokio::time::advance(Duration::from_secs(61)).await;
 
     // The first stale answer starts a refresh, which fails after its retries.
@@ -235,12 +242,7 @@ async fn once_a_refresh_has_failed_plain_callers_are_told_the_upstream_is_failin
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let next = gateway.get(&seed()).await;
-    assert_eq!(next.status(), 200);
-    let status = cache_status(&next);
-    assert!(
-        status.contains("fwd=stale; fwd-status=502; detail=stale-if-error"),
-        "{status}"
-    );
+    assert_stale_if_error(&next);
     assert_eq!(next.bytes().await.unwrap(), original);
 }
 
@@ -258,18 +260,10 @@ async fn a_list_stale_for_longer_than_it_was_fresh_is_fetched_before_answering()
     assert_eq!(gateway.upstream_calls(), 2);
 
     // With the upstream failing, the stale list still stands in, and says why.
-    gateway.upstream.simulator.inject(Fault {
-        error_code: Some(41),
-        ..Fault::default()
-    });
+    fail_upstream(&gateway);
     tokio::time::advance(Duration::from_secs(121)).await;
     let covered = gateway.get(&seed()).await;
-    assert_eq!(covered.status(), 200);
-    let status = cache_status(&covered);
-    assert!(
-        status.contains("fwd=stale; fwd-status=502; detail=stale-if-error"),
-        "{status}"
-    );
+    assert_stale_if_error(&covered);
 }
 
 #[tokio::test]
