@@ -109,14 +109,13 @@ impl ApiKeys {
                 Err(AuthFailure::Missing)
             };
         };
+        // The scheme is case-insensitive (RFC 9110 11.1).
         let key = value
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key.trim())
             .filter(|k| !k.is_empty() && !k.contains(' '))
             .ok_or(AuthFailure::Malformed)?;
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
@@ -348,6 +347,7 @@ pub fn router(config: AppConfig) -> Router {
                     header::AUTHORIZATION,
                     header::IF_NONE_MATCH,
                     header::CACHE_CONTROL,
+                    HeaderName::from_static("x-request-id"),
                 ])
                 .expose_headers([
                     header::ETAG,

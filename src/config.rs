@@ -2,11 +2,13 @@
 //! instead come from a file named by `<NAME>_FILE`, and everything is checked once at start-up,
 //! failing with the variable's name.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::upstream::Credentials;
@@ -16,19 +18,76 @@ use crate::upstream::Credentials;
     name = "wemeet-gateway",
     version,
     about,
-    args_conflicts_with_subcommands = true
+    after_help = "With no mode given, runs `serve`."
 )]
 pub struct Cli {
     /// Log format: `human` for people, `json` for log collectors.
     #[arg(long, env = "GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,
 
-    /// The mode to run; `serve` when none is given.
+    /// The mode to run.
     #[command(subcommand)]
-    pub mode: Option<Mode>,
+    pub mode: Mode,
+}
 
-    #[command(flatten)]
-    pub serve: Box<ServeArgs>,
+impl Cli {
+    /// Parses `args` (the program's name first), running `serve` when no mode is named. Only
+    /// the chosen mode's settings are read, so that a bad serve variable cannot break, say, the
+    /// container's health check.
+    pub fn try_parse_with_default_mode(
+        args: impl IntoIterator<Item = OsString>,
+    ) -> Result<Self, clap::Error> {
+        let mut args: Vec<OsString> = args.into_iter().collect();
+        let command = Self::command();
+        // Global options may come before the mode (`--log-format json demo`); no option takes
+        // a mode's name as its value.
+        let names_a_mode_or_asks_for_help =
+            args.iter().skip(1).filter_map(|a| a.to_str()).any(|a| {
+                matches!(a, "help" | "-h" | "--help" | "-V" | "--version")
+                    || command.get_subcommands().any(|mode| mode.get_name() == a)
+            });
+        if !names_a_mode_or_asks_for_help {
+            args.insert(1.min(args.len()), "serve".into());
+        }
+        Self::try_parse_from(args)
+    }
+}
+
+/// A parse error as one line that names the environment variable behind the bad value, or
+/// `None` when clap should print it itself (help, version).
+pub fn one_line_error(error: &clap::Error) -> Option<String> {
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        return None;
+    }
+    let rendered = error.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let variable = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => env_of(arg),
+        _ => None,
+    };
+    Some(match variable {
+        Some(variable) => format!("{variable}: {first}"),
+        None => first.to_owned(),
+    })
+}
+
+/// The environment variable of a flag as clap names it in errors (`--cache-max-bytes <N>`).
+fn env_of(arg: &str) -> Option<String> {
+    let long = arg.split_whitespace().next()?.strip_prefix("--")?;
+    let command = Cli::command();
+    command
+        .get_subcommands()
+        .chain(std::iter::once(&command))
+        .flat_map(|c| c.get_arguments())
+        .find(|a| a.get_long() == Some(long))
+        .and_then(|a| a.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -59,7 +118,7 @@ pub struct HealthcheckArgs {
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
     /// Longest wait for the answer.
-    #[arg(long, default_value = "3s", value_parser = duration)]
+    #[arg(long, default_value = "3s", value_parser = positive_duration)]
     pub timeout: Duration,
 }
 
@@ -83,7 +142,7 @@ pub struct GatewayArgs {
     #[arg(long, env = "GATEWAY_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
     /// Longest time the gateway spends on one request before answering 504.
-    #[arg(long, env = "GATEWAY_REQUEST_TIMEOUT", default_value = "60s", value_parser = duration)]
+    #[arg(long, env = "GATEWAY_REQUEST_TIMEOUT", default_value = "60s", value_parser = positive_duration)]
     pub request_timeout: Duration,
     /// How long in-flight requests may run after SIGTERM or SIGINT before the process exits.
     #[arg(long, env = "GATEWAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = duration)]
@@ -108,10 +167,10 @@ pub struct UpstreamArgs {
     #[arg(long, env = "WEMEET_CALLS_PER_MINUTE", default_value_t = 240, value_parser = clap::value_parser!(u32).range(1..))]
     pub calls_per_minute: u32,
     /// Longest wait for one upstream page.
-    #[arg(long, env = "WEMEET_PAGE_TIMEOUT", default_value = "10s", value_parser = duration)]
+    #[arg(long, env = "WEMEET_PAGE_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
     pub page_timeout: Duration,
     /// Longest time to fetch a whole list, paging, pacing and retries included.
-    #[arg(long, env = "WEMEET_FETCH_DEADLINE", default_value = "5m", value_parser = duration)]
+    #[arg(long, env = "WEMEET_FETCH_DEADLINE", default_value = "5m", value_parser = positive_duration)]
     pub fetch_deadline: Duration,
     #[command(flatten)]
     pub credentials: CredentialArgs,
@@ -170,9 +229,29 @@ fn byte_size(value: &str) -> Result<u64, String> {
         .map_err(|e| format!("{e} (use e.g. 268435456, 256MiB, 1GB)"))
 }
 
-/// Parses `30s`, `5m`, `1h`, `250ms`.
+/// The longest duration any setting takes: a year. Far beyond any sensible value, and far from
+/// where adding it to a clock reading could overflow.
+const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// Parses `30s`, `5m`, `1h`, `250ms`, up to a year.
 fn duration(value: &str) -> Result<Duration, String> {
-    humantime::parse_duration(value).map_err(|e| format!("{e} (use e.g. 30s, 5m, 1h)"))
+    let parsed =
+        humantime::parse_duration(value).map_err(|e| format!("{e} (use e.g. 30s, 5m, 1h)"))?;
+    if parsed > MAX_DURATION {
+        return Err(format!("{value} is longer than a year"));
+    }
+    Ok(parsed)
+}
+
+/// A duration that must not be zero: a timeout or deadline of zero fails everything.
+fn positive_duration(value: &str) -> Result<Duration, String> {
+    duration(value).and_then(|d| {
+        if d.is_zero() {
+            Err("must be longer than zero".into())
+        } else {
+            Ok(d)
+        }
+    })
 }
 
 /// The enterprise app's credentials. SecretId and SecretKey may be given as files.

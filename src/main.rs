@@ -2,21 +2,28 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use wemeet_gateway::config::{Cli, Mode};
+use wemeet_gateway::config::{Cli, Mode, one_line_error};
 use wemeet_gateway::{modes, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse_with_default_mode(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(error) => match one_line_error(&error) {
+            Some(line) => {
+                eprintln!("wemeet-gateway: {line}");
+                return ExitCode::from(2);
+            }
+            None => error.exit(),
+        },
+    };
     telemetry::init(cli.log_format);
     let result = match cli.mode {
-        None => modes::serve(*cli.serve).await,
-        Some(Mode::Serve(args)) => modes::serve(*args).await,
-        Some(Mode::Demo(args)) => modes::demo(args).await,
-        Some(Mode::Simulate(args)) => modes::simulate(args).await,
-        Some(Mode::Healthcheck(args)) => modes::healthcheck(args).await,
-        Some(Mode::Openapi) => {
+        Mode::Serve(args) => modes::serve(*args).await,
+        Mode::Demo(args) => modes::demo(args).await,
+        Mode::Simulate(args) => modes::simulate(args).await,
+        Mode::Healthcheck(args) => modes::healthcheck(args).await,
+        Mode::Openapi => {
             print!("{}", wemeet_gateway::api::openapi_json());
             Ok(())
         }

@@ -63,12 +63,23 @@ pub async fn serve(args: ServeArgs) -> Result<(), StartError> {
         .map(parse_api_key_digests)
         .transpose()?
         .unwrap_or_default();
-    if api_key_digests.is_empty() && !gateway.allow_anonymous {
-        return Err(ConfigError::Invalid {
-            name: "GATEWAY_API_KEYS",
-            reason: "no API keys configured; set GATEWAY_API_KEYS (SHA-256 digests) or GATEWAY_ALLOW_ANONYMOUS=true".into(),
+    match (api_key_digests.is_empty(), gateway.allow_anonymous) {
+        (true, false) => {
+            return Err(ConfigError::Invalid {
+                name: "GATEWAY_API_KEYS",
+                reason: "no API keys configured; set GATEWAY_API_KEYS (SHA-256 digests) or GATEWAY_ALLOW_ANONYMOUS=true".into(),
+            }
+            .into());
         }
-        .into());
+        // Callers without a key would get in, so the keys would only turn away wrong ones.
+        (false, true) => {
+            return Err(ConfigError::Invalid {
+                name: "GATEWAY_ALLOW_ANONYMOUS",
+                reason: "is true while GATEWAY_API_KEYS is set: every caller would get in without a key; set one or the other".into(),
+            }
+            .into());
+        }
+        _ => {}
     }
     let default_operator = upstream
         .operator_userid
@@ -124,14 +135,25 @@ fn cors_origins(origins: &[String]) -> Result<Vec<HeaderValue>, ConfigError> {
         .map(|o| o.trim())
         .filter(|o| !o.is_empty())
         .map(|origin| {
-            let plain = origin.starts_with("http://") || origin.starts_with("https://");
-            HeaderValue::from_str(origin)
+            // Browsers send the origin's serialized form (lower-case host, no default port, no
+            // path); anything else would never match, so it is refused here.
+            let serialized = reqwest::Url::parse(origin)
                 .ok()
-                .filter(|_| plain && !origin.ends_with('/'))
+                .filter(|url| matches!(url.scheme(), "http" | "https"))
+                .map(|url| url.origin().ascii_serialization());
+            (serialized.as_deref() == Some(origin))
+                .then(|| HeaderValue::from_str(origin).ok())
+                .flatten()
                 .ok_or_else(|| ConfigError::Invalid {
-                    name: "GATEWAY_CORS_ORIGINS",
-                    reason: format!("{origin:?} is not an origin like https://app.example.com"),
-                })
+                name: "GATEWAY_CORS_ORIGINS",
+                reason: format!(
+                    "{origin:?} is not an origin as browsers send it, like https://app.example.com{}",
+                    serialized
+                        .filter(|s| s != "null")
+                        .map(|s| format!(" (did you mean {s}?)"))
+                        .unwrap_or_default()
+                ),
+            })
         })
         .collect()
 }

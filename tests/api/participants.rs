@@ -368,6 +368,17 @@ async fn callers_need_a_valid_key_but_health_and_metrics_are_open() {
         assert_eq!(problem(response).await.0, 401, "{header}");
     }
     assert_eq!(gateway.upstream_calls(), 0);
+    // The scheme's case does not matter (RFC 9110 11.1).
+    for scheme in ["bearer", "BEARER", "BeArEr"] {
+        let response = gateway
+            .http
+            .get(&url)
+            .header("authorization", format!("{scheme} {API_KEY}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{scheme}");
+    }
     for open in ["/healthz", "/readyz", "/metrics"] {
         let response = gateway.get_without_key(open).await;
         assert_eq!(response.status(), 200, "{open}");
@@ -483,7 +494,10 @@ async fn cors_allows_only_the_configured_origins() {
             .request(reqwest::Method::OPTIONS, &url)
             .header("origin", origin)
             .header("access-control-request-method", "GET")
-            .header("access-control-request-headers", "authorization")
+            .header(
+                "access-control-request-headers",
+                "authorization,if-none-match,cache-control,x-request-id",
+            )
             .send()
     };
     let allowed = preflight("https://app.example.com").await.unwrap();
@@ -491,6 +505,21 @@ async fn cors_allows_only_the_configured_origins() {
         allowed.headers()["access-control-allow-origin"],
         "https://app.example.com"
     );
+    let allowed_headers = allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for header in [
+        "authorization",
+        "if-none-match",
+        "cache-control",
+        "x-request-id",
+    ] {
+        assert!(
+            allowed_headers.contains(header),
+            "{header}: {allowed_headers}"
+        );
+    }
     let refused = preflight("https://evil.example.net").await.unwrap();
     assert!(
         !refused

@@ -246,13 +246,47 @@ fn serve_refuses_to_start_without_keys_or_with_bad_values_naming_the_variable() 
         "{stderr}"
     );
 
+    // A bad value is one line naming the variable, whether or not `serve` is spelled out.
+    let bad_values = [
+        ("WEMEET_CALLS_PER_MINUTE", "lots"),
+        ("GATEWAY_CACHE_MAX_BYTES", "lots"),
+        ("WEMEET_PAGE_TIMEOUT", "0s"),
+        ("GATEWAY_CACHE_STALE_IF_ERROR", "300000000000years"),
+        ("GATEWAY_ALLOW_ANONYMOUS", "yes"),
+    ];
+    for (variable, value) in bad_values {
+        for args in [&["serve"][..], &[]] {
+            let mut env = base.to_vec();
+            env.push((variable, value));
+            let (code, stderr) = run_to_exit(args, &env);
+            assert_eq!(code, 2, "{variable}={value}: {stderr}");
+            assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+            assert!(
+                stderr.starts_with(&format!("wemeet-gateway: {variable}: invalid value")),
+                "{stderr}"
+            );
+        }
+    }
+
+    let digest = "ab".repeat(32);
+    let mut env = base.to_vec();
+    env.push(("GATEWAY_API_KEYS", &digest));
+    env.push(("GATEWAY_ALLOW_ANONYMOUS", "true"));
+    let (code, stderr) = run_to_exit(&["serve"], &env);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("GATEWAY_ALLOW_ANONYMOUS") && stderr.contains("without a key"),
+        "keys and anonymous access together: {stderr}"
+    );
+
     let mut env = base.to_vec();
     env.push(("GATEWAY_ALLOW_ANONYMOUS", "true"));
-    env.push(("WEMEET_CALLS_PER_MINUTE", "lots"));
+    env.push(("GATEWAY_CORS_ORIGINS", "https://App.Example.com"));
     let (code, stderr) = run_to_exit(&["serve"], &env);
-    assert_eq!(code, 2);
+    assert_eq!(code, 1);
     assert!(
-        stderr.contains("WEMEET_CALLS_PER_MINUTE") || stderr.contains("--calls-per-minute"),
+        stderr.contains("GATEWAY_CORS_ORIGINS")
+            && stderr.contains("did you mean https://app.example.com?"),
         "{stderr}"
     );
 
@@ -260,6 +294,21 @@ fn serve_refuses_to_start_without_keys_or_with_bad_values_naming_the_variable() 
     assert_eq!(code, 1);
     assert!(stderr.contains("WEMEET_APP_ID"), "{stderr}");
     assert!(!stderr.contains(SECRET_KEY));
+}
+
+/// The health check reads only its own settings: a bad `serve` variable in the container's
+/// environment must not make it fail to parse.
+#[test]
+fn healthcheck_ignores_the_other_modes_settings() {
+    let (code, stderr) = run_to_exit(
+        &["healthcheck", "--timeout", "1s"],
+        &[
+            ("GATEWAY_LISTEN", "127.0.0.1:1"),
+            ("GATEWAY_CACHE_MAX_BYTES", "lots"),
+        ],
+    );
+    assert_eq!(code, 1, "nothing listens on port 1: {stderr}");
+    assert!(stderr.contains("unhealthy"), "{stderr}");
 }
 
 #[test]
