@@ -15,6 +15,16 @@ fn cache_status(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
+/// 1,000 client sockets and the 1,000 the gateway accepts, in one process, pass the soft limit
+/// of 1,024 open files that many machines start with: raise it towards the hard limit.
+fn raise_open_file_limit(wanted: u64) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    if soft < wanted {
+        setrlimit(Resource::RLIMIT_NOFILE, wanted.min(hard), hard).expect("setrlimit");
+    }
+}
+
 /// The upstream fails from now on (Tencent's 41, "network error": transient, a 502 here).
 fn fail_upstream(gateway: &TestGateway) {
     gateway.upstream.simulator.inject(Fault {
@@ -71,6 +81,7 @@ fn live() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_cold_requests_cause_one_upstream_pass() {
+    raise_open_file_limit(4_096);
     let gateway = start_gateway().await;
     let url = format!("{}{}", gateway.base_url, live());
     let requests: Vec<_> = (0..1_000)

@@ -120,7 +120,12 @@ async fn every_demo_meeting_returns_exactly_the_stored_records_decoded_and_typed
 
 #[tokio::test]
 async fn the_capped_meeting_is_50000_records_marked_incomplete() {
-    let gateway = start_gateway().await;
+    // 500 upstream pages: on a loaded machine that may outlast the default 20 s wait (a 202).
+    let gateway = start_gateway_with(start_simulator(100_000).await, |c| {
+        c.cache.fetch_wait = std::time::Duration::from_secs(300);
+        c.request_timeout = std::time::Duration::from_secs(310);
+    })
+    .await;
     let body = list(&gateway, &format!("/meetings/{HUGE_MEETING}/participants")).await;
     assert_eq!(body["participants"].as_array().unwrap().len(), 50_000);
     assert_eq!(body["complete"], false);
