@@ -7,7 +7,7 @@ use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::app::{AppState, Authorized};
 use crate::cache::{FetchInProgress, wants_refresh};
@@ -15,6 +15,21 @@ use crate::error::{ApiError, Problem};
 use crate::upstream::{
     Completeness, InvalidParameter, Operator, Participant, ParticipantList, ParticipantsQuery,
 };
+
+/// The meeting a route's path names, documented once for every route that takes it.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // read from the path by the handlers; this type only documents it
+struct MeetingPath {
+    /// The meeting's id (`meeting_id` in Tencent's APIs, not the 9-digit meeting code).
+    #[param(
+        min_length = 1,
+        max_length = 32,
+        pattern = r"^[0-9]{1,32}$",
+        example = "144115214488302892"
+    )]
+    meeting_id: String,
+}
 
 /// List everyone who joined a meeting
 ///
@@ -39,7 +54,7 @@ use crate::upstream::{
     tag = "participants",
     operation_id = "listParticipants",
     params(
-        ("meeting_id" = String, Path, description = "The meeting's id (`meeting_id` in Tencent's APIs, not the 9-digit meeting code).", min_length = 1, max_length = 32, pattern = r"^[0-9]{1,32}$", example = "144115214488302892"),
+        MeetingPath,
         ("sub_meeting_id" = Option<String>, Query, description = "The sub-meeting of a recurring meeting (`current_sub_meeting_id` in Tencent's meeting APIs). Required for recurring meetings.", min_length = 1, max_length = 32, pattern = r"^[0-9]{1,32}$", example = "1717000001"),
         ("start_time" = Option<i64>, Query, description = "Only participations from this time on (unix seconds). Not after `end_time`; the window spans at most 31 days. Without `end_time` the window ends now, so `start_time` must be within the last 31 days (less 10 minutes, for the time a fetch takes). The upstream ignores the window for recurring meetings.", minimum = 0, maximum = 999_999_999_999_i64),
         ("end_time" = Option<i64>, Query, description = "Only participations until this time (unix seconds). Not before `start_time`; the window spans at most 31 days. Without `start_time` the window starts 31 days ago, so `end_time` must be within the last 31 days (less 10 minutes).", minimum = 0, maximum = 999_999_999_999_i64),
@@ -116,7 +131,7 @@ pub async fn list_participants(
     tag = "participants",
     operation_id = "dropCachedParticipants",
     params(
-        ("meeting_id" = String, Path, description = "The meeting's id.", min_length = 1, max_length = 32, pattern = r"^[0-9]{1,32}$", example = "144115214488302892"),
+        MeetingPath,
     ),
     responses(
         (status = 204, description = "Dropped (also when nothing was cached)."),
