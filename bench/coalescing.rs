@@ -6,16 +6,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sha2::Digest;
-use wemeet_gateway::app::{AppConfig, router};
-use wemeet_gateway::cache::CacheConfig;
-use wemeet_gateway::config::demo_credentials;
+use wemeet_gateway::app::Gateway;
+use wemeet_gateway::config::{Settings, demo_credentials};
 use wemeet_gateway::server::Server;
 use wemeet_gateway::simulator::demo::LIVE_MEETING;
 use wemeet_gateway::simulator::{Simulator, SimulatorConfig, demo_dataset};
-use wemeet_gateway::upstream::{ClientConfig, Operator, RetryPolicy, UpstreamClient};
+use wemeet_gateway::upstream::{ClientConfig, Operator};
 
 const KEY: &str = "bench-key";
 
@@ -30,25 +29,13 @@ async fn start() -> (Simulator, String) {
         .await
         .unwrap()
         .spawn();
-    let client = UpstreamClient::new(ClientConfig {
-        base_url: format!("http://{upstream}"),
-        credentials: demo_credentials(),
-        calls_per_minute: 240,
-        page_timeout: Duration::from_secs(10),
-        list_deadline: Duration::from_secs(300),
-        retry: RetryPolicy::default(),
-    })
-    .unwrap();
-    let app = router(AppConfig {
-        upstream: client,
-        cache: CacheConfig::default(),
-        default_operator: Some(Operator::user_id("owner1").unwrap()),
-        api_key_digests: vec![sha2::Sha256::digest(KEY.as_bytes()).into()],
-        allow_anonymous: false,
-        cors_origins: Vec::new(),
-        request_timeout: Duration::from_secs(60),
-    });
-    let gateway = Server::bind("127.0.0.1:0", app).await.unwrap().spawn();
+    let mut settings = Settings::new(
+        "127.0.0.1:0",
+        ClientConfig::new(format!("http://{upstream}"), demo_credentials()),
+    );
+    settings.default_operator = Some(Operator::user_id("owner1").unwrap());
+    settings.api_key_digests = vec![sha2::Sha256::digest(KEY.as_bytes()).into()];
+    let gateway = Gateway::build(settings).await.unwrap().spawn();
     (simulator, format!("http://{gateway}"))
 }
 

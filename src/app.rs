@@ -1,21 +1,22 @@
-//! The gateway application: state, router, middleware stack, serving with graceful shutdown.
+//! The one composition root: [`Gateway::build`] turns settings into a bound, ready gateway (the
+//! upstream client, the cache with the API's renderer, the state, the router and its middleware
+//! stack). `serve`, `demo`, the tests and the benchmarks all build it this way.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{FromRequestParts, MatchedPath, Request};
-use axum::http::request::Parts;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::PrometheusHandle;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use metrics::SharedString;
 use tower::{Layer, Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -25,151 +26,95 @@ use tower_http::trace::TraceLayer;
 use tracing::info_span;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
-use crate::api;
-use crate::cache::{CacheConfig, ParticipantCache};
-use crate::error::{ApiError, AuthFailure};
-use crate::upstream::{Operator, UpstreamClient};
+use crate::api::{self, AppState};
+use crate::cache::ParticipantCache;
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::server::{BindError, Server};
+use crate::upstream::UpstreamClient;
+use crate::upstream::client::ClientBuildError;
 
-/// What the gateway needs to build its router.
-#[derive(Debug, Clone)]
-pub struct AppConfig {
-    pub upstream: UpstreamClient,
-    pub cache: CacheConfig,
-    /// The operator used when a caller names none.
-    pub default_operator: Option<Operator>,
-    /// SHA-256 digests of the accepted API keys.
-    pub api_key_digests: Vec<[u8; 32]>,
-    /// Serve callers without a key.
-    pub allow_anonymous: bool,
-    pub cors_origins: Vec<HeaderValue>,
-    pub request_timeout: Duration,
-}
-
-/// The state every handler shares: cheap handles only.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    inner: Arc<Inner>,
-}
-
+/// A gateway built and bound, not yet serving.
 #[derive(Debug)]
-struct Inner {
-    cache: ParticipantCache,
-    default_operator: Option<Operator>,
-    keys: ApiKeys,
-    metrics: PrometheusHandle,
+pub struct Gateway {
+    server: Server,
+    shutdown_grace: Duration,
 }
 
-impl AppState {
-    pub fn default_operator(&self) -> Option<&Operator> {
-        self.inner.default_operator.as_ref()
+/// Why a gateway could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("WEMEET_API_BASE: {0}")]
+    Client(#[from] ClientBuildError),
+    #[error(transparent)]
+    Bind(#[from] BindError),
+}
+
+impl Gateway {
+    /// Builds the gateway from its settings and binds its listener.
+    pub async fn build(settings: Settings) -> Result<Self, BuildError> {
+        let client = UpstreamClient::new(settings.upstream)?;
+        let cache = ParticipantCache::new(client, settings.cache, api::render);
+        let state = AppState::new(
+            cache,
+            settings.default_operator,
+            settings.api_key_digests,
+            settings.allow_anonymous,
+        );
+        let router = router(state, settings.cors_origins, settings.request_timeout);
+        Ok(Self {
+            server: Server::bind(&settings.listen, router).await?,
+            shutdown_grace: settings.shutdown_grace,
+        })
     }
 
-    pub fn cache(&self) -> &ParticipantCache {
-        &self.inner.cache
+    /// Where the gateway listens (the real port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
     }
 
-    /// Why the gateway is not ready, if it is not.
-    pub fn lockout(&self) -> Option<&'static str> {
-        self.inner.cache.client().lockout()
+    /// Serves until `shutdown` completes, then lets requests in flight finish within the
+    /// shutdown grace.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        self.server
+            .serve_with_grace(shutdown, self.shutdown_grace)
+            .await
     }
 
-    /// The Prometheus text, with the gauges read now.
-    pub fn render_metrics(&self) -> String {
-        let (entries, bytes) = self.inner.cache.size();
-        metrics::gauge!(crate::metrics::CACHE_ENTRIES).set(entries as f64);
-        metrics::gauge!(crate::metrics::CACHE_BYTES).set(bytes as f64);
-        metrics::gauge!(crate::metrics::QUOTA_AVAILABLE)
-            .set(f64::from(self.inner.cache.client().quota_available()));
-        self.inner.metrics.render()
+    /// Serves in the background until the runtime ends (tests, benchmarks).
+    pub fn spawn(self) -> SocketAddr {
+        self.server.spawn()
     }
 }
 
-/// Inbound API keys, kept only as SHA-256 digests.
-#[derive(Clone)]
-struct ApiKeys {
-    digests: Vec<[u8; 32]>,
-    allow_anonymous: bool,
-}
+/// Route templates as metric labels, made once each: the matched route's template, never the
+/// raw path (ids would explode the label set). The templates are the router's own, so there is
+/// no second list of routes to keep in step.
+#[derive(Debug, Clone, Default)]
+struct RouteLabels(Arc<RwLock<HashMap<Box<str>, SharedString>>>);
 
-impl std::fmt::Debug for ApiKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKeys")
-            .field("digests", &self.digests.len())
-            .field("allow_anonymous", &self.allow_anonymous)
-            .finish()
-    }
-}
-
-impl ApiKeys {
-    fn check(&self, authorization: Option<&HeaderValue>) -> Result<(), AuthFailure> {
-        let Some(value) = authorization else {
-            return if self.allow_anonymous {
-                Ok(())
-            } else {
-                Err(AuthFailure::Missing)
-            };
+impl RouteLabels {
+    fn of(&self, request: &Request) -> SharedString {
+        let Some(route) = request.extensions().get::<MatchedPath>() else {
+            return SharedString::const_str("unmatched");
         };
-        // The scheme is case-insensitive (RFC 9110 11.1).
-        let key = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, key)| key.trim())
-            .filter(|k| !k.is_empty() && !k.contains(' '))
-            .ok_or(AuthFailure::Malformed)?;
-        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        // Compare with every digest, in constant time, so timing reveals nothing.
-        let matched = self
-            .digests
-            .iter()
-            .fold(0u8, |found, d| found | d.ct_eq(&digest).unwrap_u8());
-        if matched == 1 {
-            Ok(())
-        } else {
-            Err(AuthFailure::Rejected)
+        let route = route.as_str();
+        if let Some(label) = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(route)
+        {
+            return label.clone();
         }
-    }
-}
-
-/// Proof that a request carried an accepted API key (or that anonymous access is on). Every
-/// protected handler takes it as its first extractor, so the key is checked before anything
-/// else about the request.
-#[derive(Debug)]
-pub struct Authorized;
-
-impl FromRequestParts<AppState> for Authorized {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        state
-            .inner
-            .keys
-            .check(parts.headers.get(header::AUTHORIZATION))
-            .map(|()| Authorized)
-            .map_err(ApiError::Unauthorized)
-    }
-}
-
-/// The route template as a metric label: fixed strings, never the raw path (ids would explode
-/// the label set).
-fn route_label(request: &Request) -> &'static str {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str);
-    match route {
-        Some("/meetings/{meeting_id}/participants") => "/meetings/{meeting_id}/participants",
-        Some("/meetings/{meeting_id}/participants/cache") => {
-            "/meetings/{meeting_id}/participants/cache"
-        }
-        Some("/healthz") => "/healthz",
-        Some("/readyz") => "/readyz",
-        Some("/metrics") => "/metrics",
-        Some("/openapi.json") => "/openapi.json",
-        Some(path) if path.starts_with("/swagger-ui") => "/swagger-ui",
-        Some(_) => "other",
-        None => "unmatched",
+        let mut labels = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        labels
+            .entry(route.into())
+            .or_insert_with(|| SharedString::from_shared(Arc::from(route)))
+            .clone()
     }
 }
 
@@ -188,20 +133,26 @@ fn method_label(method: &Method) -> &'static str {
 
 /// Counts every answer by route, method and status; outermost, so that timeouts, panics and
 /// CORS preflights are counted too.
-#[derive(Debug, Clone, Copy)]
-struct CountRequestsLayer;
+#[derive(Debug, Clone, Default)]
+struct CountRequestsLayer {
+    routes: RouteLabels,
+}
 
 impl<S> Layer<S> for CountRequestsLayer {
     type Service = CountRequests<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CountRequests { inner }
+        CountRequests {
+            inner,
+            routes: self.routes.clone(),
+        }
     }
 }
 
 #[derive(Debug, Clone)]
 struct CountRequests<S> {
     inner: S,
+    routes: RouteLabels,
 }
 
 impl<S> Service<Request> for CountRequests<S>
@@ -218,7 +169,7 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         Counted {
-            route: route_label(&request),
+            route: self.routes.of(&request),
             method: method_label(request.method()),
             inner: self.inner.call(request),
         }
@@ -227,7 +178,7 @@ where
 
 pin_project_lite::pin_project! {
     struct Counted<F> {
-        route: &'static str,
+        route: SharedString,
         method: &'static str,
         #[pin]
         inner: F,
@@ -247,7 +198,7 @@ where
             let status = response.status().as_u16().to_string();
             metrics::counter!(
                 crate::metrics::HTTP_REQUESTS,
-                "route" => *this.route,
+                "route" => this.route.clone(),
                 "method" => *this.method,
                 "status" => status
             )
@@ -277,22 +228,11 @@ fn log_panic(panic: Box<dyn std::any::Any + Send>) -> Response {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_default();
     tracing::error!(panic = %message, "a handler panicked");
-    ApiError::Internal.into_response()
+    ApiError::Internal("a handler panicked").into_response()
 }
 
-/// Builds the gateway's router with its whole middleware stack.
-pub fn router(config: AppConfig) -> Router {
-    let state = AppState {
-        inner: Arc::new(Inner {
-            cache: ParticipantCache::new(config.upstream, config.cache, api::participants::render),
-            default_operator: config.default_operator,
-            keys: ApiKeys {
-                digests: config.api_key_digests,
-                allow_anonymous: config.allow_anonymous,
-            },
-            metrics: crate::metrics::handle(),
-        }),
-    };
+/// The gateway's router with its whole middleware stack.
+fn router(state: AppState, cors_origins: Vec<HeaderValue>, timeout: Duration) -> Router {
     let (api, openapi) = api::routes();
     let app = api
         .fallback(|| async { ApiError::RouteNotFound })
@@ -305,7 +245,6 @@ pub fn router(config: AppConfig) -> Router {
                 // whenever the page is not on localhost: it must call nothing outside.
                 .config(SwaggerConfig::from("/openapi.json").validator_url("none")),
         );
-    let timeout = config.request_timeout;
     // Layers added later wrap those added earlier. From the outside in: metrics (so timeouts
     // and panics are counted), CORS (so browsers can read every answer), request id, trace,
     // panics, timeout, body limit.
@@ -336,12 +275,12 @@ pub fn router(config: AppConfig) -> Router {
             .map_response(problem_for_too_large)
             .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
     );
-    let app = if config.cors_origins.is_empty() {
+    let app = if cors_origins.is_empty() {
         app
     } else {
         app.layer(
             CorsLayer::new()
-                .allow_origin(AllowOrigin::list(config.cors_origins))
+                .allow_origin(AllowOrigin::list(cors_origins))
                 .allow_methods([Method::GET, Method::DELETE])
                 .allow_headers([
                     header::AUTHORIZATION,
@@ -359,7 +298,7 @@ pub fn router(config: AppConfig) -> Router {
                 .max_age(Duration::from_secs(600)),
         )
     };
-    app.layer(CountRequestsLayer)
+    app.layer(CountRequestsLayer::default())
 }
 
 #[cfg(test)]
@@ -374,25 +313,5 @@ mod tests {
             response.headers()[header::CONTENT_TYPE],
             "application/problem+json"
         );
-    }
-
-    #[test]
-    fn keys_are_checked_against_their_digests() {
-        let keys = ApiKeys {
-            digests: vec![Sha256::digest(b"right").into()],
-            allow_anonymous: false,
-        };
-        let header = |v: &'static str| HeaderValue::from_static(v);
-        assert_eq!(keys.check(Some(&header("Bearer right"))), Ok(()));
-        assert_eq!(
-            keys.check(Some(&header("Bearer wrong"))),
-            Err(AuthFailure::Rejected)
-        );
-        assert_eq!(
-            keys.check(Some(&header("Basic right"))),
-            Err(AuthFailure::Malformed)
-        );
-        assert_eq!(keys.check(None), Err(AuthFailure::Missing));
-        assert!(!format!("{keys:?}").contains("right"));
     }
 }

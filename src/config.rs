@@ -7,11 +7,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use axum::http::HeaderValue;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::upstream::Credentials;
+use crate::cache::CacheConfig;
+use crate::upstream::signing::InvalidCredentials;
+use crate::upstream::{ClientConfig, Credentials, Operator, RetryPolicy};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -209,6 +212,154 @@ pub struct ServeArgs {
     pub upstream: UpstreamArgs,
 }
 
+/// Everything a gateway is built from, checked: what [`ServeArgs::into_settings`] makes of the
+/// flags and variables, and what the demo, the tests and the benchmarks build directly.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on (port 0: any free port).
+    pub listen: String,
+    pub upstream: ClientConfig,
+    pub cache: CacheConfig,
+    /// The operator used when a caller names none.
+    pub default_operator: Option<Operator>,
+    /// SHA-256 digests of the accepted API keys.
+    pub api_key_digests: Vec<[u8; 32]>,
+    /// Serve callers without a key.
+    pub allow_anonymous: bool,
+    /// Browser origins allowed by CORS, as browsers send them.
+    pub cors_origins: Vec<HeaderValue>,
+    /// Longest time for one request.
+    pub request_timeout: Duration,
+    /// How long in-flight requests may finish after the shutdown signal.
+    pub shutdown_grace: Duration,
+}
+
+impl Settings {
+    /// A gateway on `listen` reading from `upstream`, with the documented defaults for the rest:
+    /// no keys, no default operator, no CORS.
+    pub fn new(listen: impl Into<String>, upstream: ClientConfig) -> Self {
+        Self {
+            listen: listen.into(),
+            upstream,
+            cache: CacheConfig::default(),
+            default_operator: None,
+            api_key_digests: Vec::new(),
+            allow_anonymous: false,
+            cors_origins: Vec::new(),
+            request_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ServeArgs {
+    /// Checks every setting, alone and together, into the gateway's settings; an error names
+    /// the variable.
+    pub fn into_settings(self) -> Result<Settings, ConfigError> {
+        let (gateway, cache, upstream) = (self.gateway, self.cache, self.upstream);
+        if gateway.request_timeout <= cache.fetch_wait {
+            return Err(ConfigError::Invalid {
+                name: "GATEWAY_REQUEST_TIMEOUT",
+                reason: "must be longer than GATEWAY_FETCH_WAIT, or callers time out before they get the list or a 202".into(),
+            });
+        }
+        let credentials =
+            upstream
+                .credentials
+                .resolve()?
+                .ok_or(ConfigError::MissingCredentials {
+                    names: "WEMEET_APP_ID, WEMEET_SECRET_ID, WEMEET_SECRET_KEY".into(),
+                })?;
+        let keys = resolve_secret("GATEWAY_API_KEYS", gateway.api_keys, gateway.api_keys_file)?;
+        let api_key_digests = keys
+            .as_ref()
+            .map(parse_api_key_digests)
+            .transpose()?
+            .unwrap_or_default();
+        match (api_key_digests.is_empty(), gateway.allow_anonymous) {
+            (true, false) => {
+                return Err(ConfigError::Invalid {
+                    name: "GATEWAY_API_KEYS",
+                    reason: "no API keys configured; set GATEWAY_API_KEYS (SHA-256 digests) or GATEWAY_ALLOW_ANONYMOUS=true".into(),
+                });
+            }
+            // Callers without a key would get in, so the keys would only turn away wrong ones.
+            (false, true) => {
+                return Err(ConfigError::Invalid {
+                    name: "GATEWAY_ALLOW_ANONYMOUS",
+                    reason: "is true while GATEWAY_API_KEYS is set: every caller would get in without a key; set one or the other".into(),
+                });
+            }
+            (true, true) | (false, false) => {}
+        }
+        let default_operator = upstream
+            .operator_userid
+            .as_deref()
+            .map(Operator::user_id)
+            .transpose()
+            .map_err(|e| ConfigError::Invalid {
+                name: "WEMEET_OPERATOR_USERID",
+                reason: e.reason,
+            })?;
+        Ok(Settings {
+            listen: gateway.listen,
+            upstream: ClientConfig {
+                base_url: upstream.api_base,
+                credentials,
+                calls_per_minute: upstream.calls_per_minute,
+                page_timeout: upstream.page_timeout,
+                list_deadline: upstream.fetch_deadline,
+                retry: RetryPolicy::default(),
+            },
+            cache: CacheConfig {
+                max_bytes: cache.cache_max_bytes,
+                ttl_ended: cache.cache_ttl_ended,
+                ttl_live: cache.cache_ttl_live,
+                ttl_not_started: cache.cache_ttl_not_started,
+                stale_if_error: cache.cache_stale_if_error,
+                fetch_wait: cache.fetch_wait,
+                not_found_ttl: CacheConfig::default().not_found_ttl,
+            },
+            default_operator,
+            api_key_digests,
+            allow_anonymous: gateway.allow_anonymous,
+            cors_origins: cors_origins(&gateway.cors_origins)?,
+            request_timeout: gateway.request_timeout,
+            shutdown_grace: gateway.shutdown_grace,
+        })
+    }
+}
+
+/// `GATEWAY_CORS_ORIGINS` as header values. Browsers send an origin's serialized form
+/// (lower-case host, no default port, no path); anything else would never match, so it is
+/// refused, with the form that was probably meant.
+fn cors_origins(origins: &[String]) -> Result<Vec<HeaderValue>, ConfigError> {
+    origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let serialized = reqwest::Url::parse(origin)
+                .ok()
+                .filter(|url| matches!(url.scheme(), "http" | "https"))
+                .map(|url| url.origin().ascii_serialization());
+            (serialized.as_deref() == Some(origin))
+                .then(|| HeaderValue::from_str(origin).ok())
+                .flatten()
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "GATEWAY_CORS_ORIGINS",
+                    reason: format!(
+                        "{origin:?} is not an origin as browsers send it, like https://app.example.com{}",
+                        serialized
+                            .filter(|s| s != "null")
+                            .map(|s| format!(" (did you mean {s}?)"))
+                            .unwrap_or_default()
+                    ),
+                })
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// Address the demo gateway listens on.
@@ -315,7 +466,7 @@ pub enum ConfigError {
 }
 
 /// SHA-256 digests of the accepted API keys, from `GATEWAY_API_KEYS` (comma-separated hex).
-pub fn parse_api_key_digests(value: &SecretString) -> Result<Vec<[u8; 32]>, ConfigError> {
+fn parse_api_key_digests(value: &SecretString) -> Result<Vec<[u8; 32]>, ConfigError> {
     let mut digests = Vec::new();
     for (index, item) in value.expose_secret().split(',').enumerate() {
         let item = item.trim();
@@ -337,7 +488,7 @@ pub fn parse_api_key_digests(value: &SecretString) -> Result<Vec<[u8; 32]>, Conf
 
 /// A secret from its variable or from the file its `_FILE` variable names (trailing line breaks
 /// and spaces removed, as secret files usually end with one).
-pub fn resolve_secret(
+fn resolve_secret(
     name: &'static str,
     value: Option<SecretString>,
     file: Option<PathBuf>,
@@ -358,14 +509,19 @@ pub fn resolve_secret(
     }
 }
 
-/// Credentials the simulator accepts when none are configured. Demo values only.
+/// The demo's AppId, SecretId and SecretKey: what the simulator accepts when none are configured.
+/// Demo values only.
+pub const DEMO_CREDENTIALS: [&str; 3] = [
+    "200000001",
+    "AKIDdemoSecretId",
+    "demo-secret-key-not-for-production",
+];
+
+/// The demo credentials, ready to sign with.
 pub fn demo_credentials() -> Credentials {
-    Credentials {
-        app_id: "200000001".into(),
-        sdk_id: None,
-        secret_id: "AKIDdemoSecretId".into(),
-        secret_key: SecretString::from("demo-secret-key-not-for-production"),
-    }
+    let [app_id, secret_id, secret_key] = DEMO_CREDENTIALS;
+    Credentials::new(app_id, None, secret_id, SecretString::from(secret_key))
+        .expect("the demo credentials are valid")
 }
 
 impl CredentialArgs {
@@ -392,18 +548,13 @@ impl CredentialArgs {
                 });
             }
         };
-        let credentials = Credentials {
-            app_id,
-            sdk_id,
-            secret_id: secret_id.expose_secret().to_owned(),
-            secret_key,
-        };
-        credentials.validate().map_err(|e| ConfigError::Invalid {
-            name: match e.0 {
-                "AppId" => "WEMEET_APP_ID",
-                "SdkId" => "WEMEET_SDK_ID",
-                "SecretId" => "WEMEET_SECRET_ID",
-                _ => "WEMEET_SECRET_KEY",
+        let credentials = Credentials::new(app_id, sdk_id, secret_id.expose_secret(), secret_key)
+            .map_err(|e| ConfigError::Invalid {
+            name: match e {
+                InvalidCredentials::AppId => "WEMEET_APP_ID",
+                InvalidCredentials::SdkId => "WEMEET_SDK_ID",
+                InvalidCredentials::SecretId => "WEMEET_SECRET_ID",
+                InvalidCredentials::SecretKey => "WEMEET_SECRET_KEY",
             },
             reason: e.to_string(),
         })?;

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::cache::CacheError;
 use crate::upstream::{ErrorClass, InvalidParameter, UpstreamError};
 
 /// Every way a request can fail, as the caller sees it.
@@ -25,8 +26,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("the request took longer than the gateway allows")]
     RequestTimeout,
-    #[error("internal error")]
-    Internal,
+    /// The gateway itself failed; says what, for the log.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
 }
@@ -83,7 +85,7 @@ pub struct Problem {
 }
 
 /// Stable problem types.
-pub mod problem_type {
+mod problem_type {
     pub const INVALID_PARAMETER: &str = "urn:wemeet-gateway:problem:invalid-parameter";
     pub const UNAUTHORIZED: &str = "urn:wemeet-gateway:problem:unauthorized";
     pub const NOT_FOUND: &str = "urn:wemeet-gateway:problem:not-found";
@@ -159,7 +161,7 @@ impl ApiError {
                 "Gateway timeout",
                 "the request took longer than the gateway allows".into(),
             ),
-            Self::Internal => plain(
+            Self::Internal(_) => plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 t::INTERNAL,
                 "Internal error",
@@ -170,9 +172,13 @@ impl ApiError {
     }
 }
 
-/// The status the gateway answers an upstream failure with.
-pub fn upstream_status(error: &UpstreamError) -> StatusCode {
-    upstream_problem(error).0
+impl From<CacheError> for ApiError {
+    fn from(error: CacheError) -> Self {
+        match error {
+            CacheError::Upstream(error) => Self::Upstream(error),
+            CacheError::Internal(what) => Self::Internal(what),
+        }
+    }
 }
 
 /// The mapping from upstream failure classes: exhaustive, no wildcard.
@@ -409,6 +415,26 @@ mod tests {
             assert_eq!(retry.is_some(), retry_after, "{error}");
             assert_eq!(problem.status, status);
         }
+    }
+
+    #[test]
+    fn the_caches_own_failure_is_an_internal_error_not_the_upstreams() {
+        let (status, problem, _) =
+            ApiError::from(CacheError::Internal("rendering the list failed")).problem();
+        assert_eq!(
+            (status.as_u16(), problem.kind),
+            (500, problem_type::INTERNAL)
+        );
+        assert!(
+            !problem.detail.contains("rendering"),
+            "5xx bodies stay generic"
+        );
+        let (status, problem, _) =
+            ApiError::from(CacheError::Upstream(UpstreamError::Status(503))).problem();
+        assert_eq!(
+            (status.as_u16(), problem.kind),
+            (502, problem_type::UNAVAILABLE)
+        );
     }
 
     #[test]

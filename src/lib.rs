@@ -1,19 +1,22 @@
 //! wemeet-gateway: reads Tencent Meeting participant lists for internal frontends.
 //!
-//! A request flows one way: [`app`] (auth, tracing, timeouts) → [`api`] handler (validates the
-//! query) → [`upstream`] client (pacing, signing, paging, retries) → back to the handler, which
-//! turns the merged list into the public response; failures become problem+json in [`error`].
+//! A request flows one way, each layer calling only the one below it:
 //!
-//! - [`app`]: state, router, middleware; [`api`]: handlers and public response types;
-//!   [`error`]: the public error type; [`metrics`]: Prometheus metric names.
-//! - [`config`]: typed configuration from flags and environment, secrets from files.
-//! - [`modes`]: what each subcommand of the binary runs.
-//! - [`upstream`]: the Tencent Meeting client — signing, paging, pacing, retries, classified
-//!   errors.
-//! - [`simulator`]: a simulated upstream that verifies signatures, pages with opaque cursors,
-//!   enforces quotas and injects faults, for the demo, tests and benchmarks.
-//! - [`server`]: binding, serving and graceful shutdown; [`telemetry`]: logging.
-//! - [`clock`]: wall-clock time on tokio's clock, for quota minutes.
+//! 1. [`app`], the composition root, built once from [`config::Settings`]: middleware
+//!    (request metrics, CORS, request id, tracing, panics, timeout, body limit), then the router.
+//! 2. [`api`]: the handler checks the API key and parses the query (its rules live in
+//!    [`upstream::query`]), asks the cache, and gives the answer its HTTP face (ETag, 304, gzip,
+//!    `Cache-Control`, `Age`, `Cache-Status`, or a 202). Failures become problem+json in
+//!    [`error`].
+//! 3. [`cache`]: fresh entries answer at once; misses for one list share one detached fetch,
+//!    whose result the API's renderer turns into the stored body. No HTTP in it.
+//! 4. [`upstream`]: the Tencent Meeting client: pacing, signing, paging, retries, errors
+//!    classified where they arise.
+//!
+//! Beside the flow: [`simulator`], a simulated upstream with its own copy of Tencent's limits
+//! (for the demo, tests and benchmarks); [`modes`], what each subcommand runs; [`server`],
+//! binding and graceful shutdown; [`telemetry`], logging; [`metrics`], metric names; [`clock`],
+//! wall-clock time on tokio's clock.
 
 pub mod api;
 pub mod app;

@@ -4,15 +4,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::HeaderValue;
-use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
-use crate::app::{AppConfig, router};
-use crate::cache::CacheConfig;
+use crate::app::{BuildError, Gateway};
 use crate::config::{
-    CacheArgs, ConfigError, DemoArgs, HealthcheckArgs, ServeArgs, SimulateArgs, demo_credentials,
-    parse_api_key_digests, resolve_secret,
+    ConfigError, DEMO_CREDENTIALS, DemoArgs, HealthcheckArgs, ServeArgs, Settings, SimulateArgs,
+    demo_credentials,
 };
 use crate::server::{BindError, Server, shutdown_signal};
 use crate::simulator::dataset::{Dataset, DatasetError};
@@ -20,8 +17,7 @@ use crate::simulator::demo::{
     HUGE_MEETING, LIVE_MEETING, NOT_STARTED_MEETING, RECURRING_MEETING, SEED_MEETING, SUB_MEETINGS,
 };
 use crate::simulator::{Simulator, SimulatorConfig, demo_dataset};
-use crate::upstream::client::ClientBuildError;
-use crate::upstream::{ClientConfig, Operator, RetryPolicy, UpstreamClient};
+use crate::upstream::{ClientConfig, Operator};
 
 /// Why a mode could not start or stopped with an error; the message is for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +28,8 @@ pub enum StartError {
     Dataset(#[from] DatasetError),
     #[error(transparent)]
     Bind(#[from] BindError),
-    #[error("WEMEET_API_BASE and credentials: {0}")]
-    Client(#[from] ClientBuildError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
     #[error("server error: {0}")]
     Serve(#[from] std::io::Error),
     #[error("unhealthy: {0}")]
@@ -42,127 +38,19 @@ pub enum StartError {
 
 /// `wemeet-gateway serve`: the production gateway.
 pub async fn serve(args: ServeArgs) -> Result<(), StartError> {
-    let gateway = args.gateway;
-    let upstream = args.upstream;
-    if gateway.request_timeout <= args.cache.fetch_wait {
-        return Err(ConfigError::Invalid {
-            name: "GATEWAY_REQUEST_TIMEOUT",
-            reason: "must be longer than GATEWAY_FETCH_WAIT, or callers time out before they get the list or a 202".into(),
-        }
-        .into());
-    }
-    let credentials = upstream
-        .credentials
-        .resolve()?
-        .ok_or(ConfigError::MissingCredentials {
-            names: "WEMEET_APP_ID, WEMEET_SECRET_ID, WEMEET_SECRET_KEY".into(),
-        })?;
-    let keys = resolve_secret("GATEWAY_API_KEYS", gateway.api_keys, gateway.api_keys_file)?;
-    let api_key_digests = keys
-        .as_ref()
-        .map(parse_api_key_digests)
-        .transpose()?
-        .unwrap_or_default();
-    match (api_key_digests.is_empty(), gateway.allow_anonymous) {
-        (true, false) => {
-            return Err(ConfigError::Invalid {
-                name: "GATEWAY_API_KEYS",
-                reason: "no API keys configured; set GATEWAY_API_KEYS (SHA-256 digests) or GATEWAY_ALLOW_ANONYMOUS=true".into(),
-            }
-            .into());
-        }
-        // Callers without a key would get in, so the keys would only turn away wrong ones.
-        (false, true) => {
-            return Err(ConfigError::Invalid {
-                name: "GATEWAY_ALLOW_ANONYMOUS",
-                reason: "is true while GATEWAY_API_KEYS is set: every caller would get in without a key; set one or the other".into(),
-            }
-            .into());
-        }
-        _ => {}
-    }
-    let default_operator = upstream
-        .operator_userid
-        .as_deref()
-        .map(Operator::user_id)
-        .transpose()
-        .map_err(|e| ConfigError::Invalid {
-            name: "WEMEET_OPERATOR_USERID",
-            reason: e.reason,
-        })?;
-    let cors_origins = cors_origins(&gateway.cors_origins)?;
-    let client = UpstreamClient::new(ClientConfig {
-        base_url: upstream.api_base,
-        credentials,
-        calls_per_minute: upstream.calls_per_minute,
-        page_timeout: upstream.page_timeout,
-        list_deadline: upstream.fetch_deadline,
-        retry: RetryPolicy::default(),
-    })?;
-    let app = router(AppConfig {
-        upstream: client,
-        cache: cache_config(&args.cache),
-        default_operator,
-        api_key_digests,
-        allow_anonymous: gateway.allow_anonymous,
-        cors_origins,
-        request_timeout: gateway.request_timeout,
-    });
-    let server = Server::bind(&gateway.listen, app).await?;
-    tracing::info!(address = %server.local_addr(), anonymous = gateway.allow_anonymous, "gateway listening");
-    server
-        .serve_with_grace(shutdown_signal(), gateway.shutdown_grace)
-        .await?;
+    let settings = args.into_settings()?;
+    let anonymous = settings.allow_anonymous;
+    let gateway = Gateway::build(settings).await?;
+    tracing::info!(address = %gateway.local_addr(), anonymous, "gateway listening");
+    gateway.serve(shutdown_signal()).await?;
     tracing::info!("gateway stopped");
     Ok(())
 }
 
-fn cache_config(args: &CacheArgs) -> CacheConfig {
-    CacheConfig {
-        max_bytes: args.cache_max_bytes,
-        ttl_ended: args.cache_ttl_ended,
-        ttl_live: args.cache_ttl_live,
-        ttl_not_started: args.cache_ttl_not_started,
-        stale_if_error: args.cache_stale_if_error,
-        fetch_wait: args.fetch_wait,
-        not_found_ttl: Duration::from_secs(30),
-    }
-}
-
-fn cors_origins(origins: &[String]) -> Result<Vec<HeaderValue>, ConfigError> {
-    origins
-        .iter()
-        .map(|o| o.trim())
-        .filter(|o| !o.is_empty())
-        .map(|origin| {
-            // Browsers send the origin's serialized form (lower-case host, no default port, no
-            // path); anything else would never match, so it is refused here.
-            let serialized = reqwest::Url::parse(origin)
-                .ok()
-                .filter(|url| matches!(url.scheme(), "http" | "https"))
-                .map(|url| url.origin().ascii_serialization());
-            (serialized.as_deref() == Some(origin))
-                .then(|| HeaderValue::from_str(origin).ok())
-                .flatten()
-                .ok_or_else(|| ConfigError::Invalid {
-                name: "GATEWAY_CORS_ORIGINS",
-                reason: format!(
-                    "{origin:?} is not an origin as browsers send it, like https://app.example.com{}",
-                    serialized
-                        .filter(|s| s != "null")
-                        .map(|s| format!(" (did you mean {s}?)"))
-                        .unwrap_or_default()
-                ),
-            })
-        })
-        .collect()
-}
-
 /// `wemeet-gateway demo`: the simulator and the gateway in one process, on loopback.
 pub async fn demo(args: DemoArgs) -> Result<(), StartError> {
-    let credentials = demo_credentials();
     let simulator = Simulator::new(SimulatorConfig {
-        credentials: credentials.clone(),
+        credentials: demo_credentials(),
         calls_per_minute: args.upstream_calls_per_minute,
         calls_per_day: u32::MAX,
         dataset: demo_dataset(),
@@ -172,29 +60,21 @@ pub async fn demo(args: DemoArgs) -> Result<(), StartError> {
         .spawn();
 
     let key = format!("demo-{}", hex::encode(rand::random::<[u8; 16]>()));
-    let client = UpstreamClient::new(ClientConfig {
-        base_url: format!("http://{upstream_addr}"),
-        credentials,
-        calls_per_minute: (args.upstream_calls_per_minute / 5 * 4).max(1),
-        page_timeout: Duration::from_secs(10),
-        list_deadline: Duration::from_secs(300),
-        retry: RetryPolicy::default(),
-    })?;
-    let app = router(AppConfig {
-        upstream: client,
-        cache: CacheConfig::default(),
-        default_operator: Some(Operator::user_id("owner1").expect("a valid userid")),
-        api_key_digests: vec![Sha256::digest(key.as_bytes()).into()],
-        allow_anonymous: false,
-        cors_origins: Vec::new(),
-        request_timeout: Duration::from_secs(300),
-    });
-    let server = Server::bind(&args.listen, app).await?;
-    let base = format!("http://{}", server.local_addr());
+    let mut settings = Settings::new(
+        args.listen,
+        ClientConfig {
+            calls_per_minute: (args.upstream_calls_per_minute / 5 * 4).max(1),
+            ..ClientConfig::new(format!("http://{upstream_addr}"), demo_credentials())
+        },
+    );
+    settings.default_operator = Some(Operator::user_id("owner1").expect("a valid userid"));
+    settings.api_key_digests = vec![Sha256::digest(key.as_bytes()).into()];
+    settings.request_timeout = Duration::from_secs(300);
+    settings.shutdown_grace = Duration::from_secs(5);
+    let gateway = Gateway::build(settings).await?;
+    let base = format!("http://{}", gateway.local_addr());
     print_demo_banner(&base, &key, &upstream_addr.to_string());
-    server
-        .serve_with_grace(shutdown_signal(), Duration::from_secs(5))
-        .await?;
+    gateway.serve(shutdown_signal()).await?;
     Ok(())
 }
 
@@ -243,7 +123,7 @@ pub async fn simulate(args: SimulateArgs) -> Result<(), StartError> {
     };
     let meetings = dataset.meetings.len();
     let simulator = Simulator::new(SimulatorConfig {
-        credentials: credentials.clone(),
+        credentials,
         calls_per_minute: args.calls_per_minute,
         calls_per_day: args.calls_per_day,
         dataset,
@@ -256,11 +136,9 @@ pub async fn simulate(args: SimulateArgs) -> Result<(), StartError> {
     );
     if demo {
         // Demo credentials only: configured ones are never printed.
+        let [app_id, secret_id, secret_key] = DEMO_CREDENTIALS;
         println!(
-            "demo credentials: WEMEET_APP_ID={} WEMEET_SECRET_ID={} WEMEET_SECRET_KEY={}",
-            credentials.app_id,
-            credentials.secret_id,
-            credentials.secret_key.expose_secret()
+            "demo credentials: WEMEET_APP_ID={app_id} WEMEET_SECRET_ID={secret_id} WEMEET_SECRET_KEY={secret_key}"
         );
     }
     server.serve(shutdown_signal()).await?;

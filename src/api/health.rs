@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
+use super::AppState;
 
 /// Whether the gateway is alive or ready.
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,12 +1,20 @@
-//! HTTP handlers and the public response types, one file per resource, and the OpenAPI document
-//! they declare.
+//! HTTP: handlers and the public response types (one file per resource), the state they share,
+//! API-key authentication, the HTTP face of a cached list, and the OpenAPI document they declare.
 //!
 //! Every route is registered here through [`OpenApiRouter`], so each path is written once: in
 //! its handler's `#[utoipa::path]`, which is both the route and its documentation.
 
-pub mod examples;
-pub mod health;
-pub mod participants;
+mod auth;
+mod cached_response;
+mod examples;
+mod health;
+mod participants;
+mod state;
+
+pub use auth::Authorized;
+pub use cached_response::StoredList;
+pub use participants::render;
+pub use state::{AppState, ListCache};
 
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -14,8 +22,6 @@ use utoipa::openapi::{HeaderBuilder, ObjectBuilder, RefOr, Type};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-
-use crate::app::AppState;
 
 /// The document's fixed parts; paths and schemas come from the routes.
 #[derive(OpenApi)]

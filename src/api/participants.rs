@@ -1,35 +1,18 @@
 //! `GET /meetings/{meeting_id}/participants`: the whole list, merged, decoded and typed.
 
-use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
-use crate::app::{AppState, Authorized};
-use crate::cache::{FetchInProgress, wants_refresh};
+use super::cached_response::{self, FetchInProgress, StoredList};
+use super::{AppState, Authorized};
 use crate::error::{ApiError, Problem};
-use crate::upstream::{
-    Completeness, InvalidParameter, Operator, Participant, ParticipantList, ParticipantsQuery,
-};
-
-/// The meeting a route's path names, documented once for every route that takes it.
-#[derive(Debug, IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)] // read from the path by the handlers; this type only documents it
-struct MeetingPath {
-    /// The meeting's id (`meeting_id` in Tencent's APIs, not the 9-digit meeting code).
-    #[param(
-        min_length = 1,
-        max_length = 32,
-        pattern = r"^[0-9]{1,32}$",
-        example = "144115214488302892"
-    )]
-    meeting_id: String,
-}
+use crate::upstream::query::{MeetingPath, ParticipantsParams, meeting_id};
+use crate::upstream::{Completeness, Participant, ParticipantList, RECORD_CAP};
 
 /// List everyone who joined a meeting
 ///
@@ -55,12 +38,7 @@ struct MeetingPath {
     operation_id = "listParticipants",
     params(
         MeetingPath,
-        ("sub_meeting_id" = Option<String>, Query, description = "The sub-meeting of a recurring meeting (`current_sub_meeting_id` in Tencent's meeting APIs). Required for recurring meetings.", min_length = 1, max_length = 32, pattern = r"^[0-9]{1,32}$", example = "1717000001"),
-        ("start_time" = Option<i64>, Query, description = "Only participations from this time on (unix seconds). Not after `end_time`; the window spans at most 31 days. Without `end_time` the window ends now, so `start_time` must be within the last 31 days (less 10 minutes, for the time a fetch takes). The upstream ignores the window for recurring meetings.", minimum = 0, maximum = 999_999_999_999_i64),
-        ("end_time" = Option<i64>, Query, description = "Only participations until this time (unix seconds). Not before `start_time`; the window spans at most 31 days. Without `start_time` the window starts 31 days ago, so `end_time` must be within the last 31 days (less 10 minutes).", minimum = 0, maximum = 999_999_999_999_i64),
-        ("userid" = Option<String>, Query, description = "Read the list on behalf of this enterprise user (the meeting's creator or an enterprise admin), instead of the gateway's configured operator. Not with `operator_id`.", min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9._@+-]{1,64}$", example = "owner1"),
-        ("operator_id" = Option<String>, Query, description = "Read the list on behalf of this operator instead; requires `operator_id_type`. Not with `userid`.", min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9._@+-]{1,64}$"),
-        ("operator_id_type" = Option<u8>, Query, description = "The kind of `operator_id`: 3 (a Rooms id) is the only one the upstream supports. Only with `operator_id`.", minimum = 3, maximum = 3),
+        ParticipantsParams,
         ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer: `304` when the list is unchanged."),
         ("Cache-Control" = Option<String>, Header, description = "`no-cache` (or `max-age=0`) fetches the list anew from the upstream, joined with any fetch already running."),
     ),
@@ -111,14 +89,27 @@ struct MeetingPath {
 pub async fn list_participants(
     _: Authorized,
     State(state): State<AppState>,
-    meeting_id: Result<Path<String>, PathRejection>,
+    meeting: Result<Path<String>, axum::extract::rejection::PathRejection>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let meeting_id = meeting_id.map_err(|_| invalid("meeting_id", "must be decimal digits"))?;
-    let query = parse_query(&meeting_id, raw.as_deref(), state.default_operator())?;
-    let served = state.cache().get(&query, wants_refresh(&headers)).await?;
-    Ok(served.into_response(&headers))
+    let now = crate::clock::unix_now().as_secs() as i64;
+    let query = ParticipantsParams::from_query_string(raw.as_deref().unwrap_or(""))?.into_query(
+        &path_meeting_id(meeting),
+        state.default_operator(),
+        now,
+    )?;
+    let served = state
+        .cache()
+        .get(&query, cached_response::wish(&headers))
+        .await?;
+    Ok(cached_response::respond(served, &headers))
+}
+
+/// The meeting id from the path; one that does not even decode is the empty id, refused by the
+/// meeting id's own rule.
+fn path_meeting_id(path: Result<Path<String>, axum::extract::rejection::PathRejection>) -> String {
+    path.map(|Path(id)| id).unwrap_or_default()
 }
 
 /// Drop a meeting's cached lists
@@ -144,106 +135,18 @@ pub async fn list_participants(
 pub async fn drop_cached(
     _: Authorized,
     State(state): State<AppState>,
-    meeting_id: Result<Path<String>, PathRejection>,
+    meeting: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let meeting_id = meeting_id.map_err(|_| invalid("meeting_id", "must be decimal digits"))?;
-    let meeting_id = crate::upstream::query::meeting_id(&meeting_id)?;
+    let meeting_id = meeting_id(&path_meeting_id(meeting))?;
     state.cache().invalidate_meeting(&meeting_id);
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The response body for a fetched list: rendered once per fetch, then served from the cache.
-pub fn render(list: ParticipantList) -> Vec<u8> {
-    serde_json::to_vec(&ParticipantListResponse::from(list)).expect("the response serializes")
-}
-
-fn invalid(parameter: &'static str, reason: &str) -> InvalidParameter {
-    InvalidParameter::new(parameter, reason)
-}
-
-/// The query string, checked against every rule before any upstream call.
-pub fn parse_query(
-    meeting_id: &str,
-    raw: Option<&str>,
-    default_operator: Option<&Operator>,
-) -> Result<ParticipantsQuery, InvalidParameter> {
-    const KNOWN: [&str; 6] = [
-        "sub_meeting_id",
-        "start_time",
-        "end_time",
-        "userid",
-        "operator_id",
-        "operator_id_type",
-    ];
-    let mut values: [Option<String>; 6] = Default::default();
-    for (key, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        let Some(index) = KNOWN.iter().position(|k| *k == key) else {
-            continue; // Unknown parameters (cache busters and the like) are ignored.
-        };
-        if values[index].replace(value.into_owned()).is_some() {
-            return Err(invalid(KNOWN[index], "may be given only once"));
-        }
-    }
-    let [
-        sub_meeting_id,
-        start_time,
-        end_time,
-        userid,
-        operator_id,
-        operator_id_type,
-    ] = values;
-    let time = |name: &'static str, value: Option<String>| {
-        value
-            .map(|v| {
-                if v.is_empty() || v.len() > 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(invalid(name, "must be unix seconds (up to 12 digits)"));
-                }
-                v.parse::<i64>()
-                    .map_err(|_| invalid(name, "must be unix seconds"))
-            })
-            .transpose()
-    };
-    let (start_time, end_time) = (time("start_time", start_time)?, time("end_time", end_time)?);
-    let operator = match (userid, operator_id, operator_id_type) {
-        (Some(_), Some(_), _) => {
-            return Err(invalid(
-                "operator_id",
-                "give either userid or operator_id, not both",
-            ));
-        }
-        (Some(_), None, Some(_)) => {
-            return Err(invalid("operator_id_type", "goes only with operator_id"));
-        }
-        (Some(userid), None, None) => Operator::user_id(&userid)?,
-        (None, Some(_), None) => {
-            return Err(invalid(
-                "operator_id_type",
-                "is required with operator_id (3: rooms id)",
-            ));
-        }
-        (None, None, Some(_)) => {
-            return Err(invalid("operator_id", "is required with operator_id_type"));
-        }
-        (None, Some(id), Some(id_type)) => {
-            let id_type = id_type
-                .parse::<u8>()
-                .map_err(|_| invalid("operator_id_type", "must be 3 (rooms id)"))?;
-            Operator::operator_id(&id, id_type)?
-        }
-        (None, None, None) => default_operator.cloned().ok_or_else(|| {
-            invalid(
-                "userid",
-                "is required: the gateway has no default operator configured",
-            )
-        })?,
-    };
-    let now = crate::clock::unix_now().as_secs() as i64;
-    let mut query =
-        ParticipantsQuery::new(meeting_id, operator)?.with_window(start_time, end_time, now)?;
-    if let Some(sub) = sub_meeting_id {
-        query = query.with_sub_meeting(&sub)?;
-    }
-    Ok(query)
+/// The stored form of a fetched list: rendered once per fetch, then served from the cache.
+pub fn render(list: ParticipantList) -> StoredList {
+    StoredList::from_json(
+        serde_json::to_vec(&ParticipantListResponse::from(list)).expect("the response serializes"),
+    )
 }
 
 /// A meeting's participant list, merged from every upstream page. Field names are Tencent's.
@@ -339,7 +242,7 @@ impl From<ParticipantList> for ParticipantListResponse {
                 false,
                 Some(format!(
                     "the upstream serves at most {} records of one list; it counts {}",
-                    crate::upstream::RECORD_CAP,
+                    RECORD_CAP,
                     list.total_count
                         .map_or("more".to_owned(), |t| t.to_string())
                 )),
@@ -361,7 +264,7 @@ impl From<ParticipantList> for ParticipantListResponse {
 
 /// Decodes a base64 display name to text; bytes that are not UTF-8 become U+FFFD. A value that
 /// is not base64 at all has no text form (`None`); its original stays in `user_name_base64`.
-pub fn decode_name(base64: &str) -> Option<String> {
+fn decode_name(base64: &str) -> Option<String> {
     let bytes = BASE64.decode(base64.trim()).ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
@@ -407,42 +310,5 @@ mod tests {
         assert_eq!(decode_name("dBVzdDE=").as_deref(), Some("t\u{15}st1"));
         assert_eq!(decode_name("dGvzdDI=").as_deref(), Some("tk\u{fffd}t2"));
         assert_eq!(decode_name("not base64!"), None);
-    }
-
-    fn parse(raw: &str) -> Result<ParticipantsQuery, InvalidParameter> {
-        parse_query("100000000000000001", Some(raw), None)
-    }
-
-    #[test]
-    fn every_rule_names_the_parameter_it_broke() {
-        let cases = [
-            ("userid=a&operator_id=b&operator_id_type=3", "operator_id"),
-            ("operator_id=b", "operator_id_type"),
-            ("operator_id_type=3", "operator_id"),
-            ("userid=a&operator_id_type=3", "operator_id_type"),
-            ("operator_id=b&operator_id_type=1", "operator_id_type"),
-            ("userid=a&userid=b", "userid"),
-            ("userid=a&start_time=20&end_time=10", "start_time"),
-            ("userid=a&start_time=-1", "start_time"),
-            ("userid=a&end_time=1e9", "end_time"),
-            ("userid=a&sub_meeting_id=..%2F1", "sub_meeting_id"),
-            ("userid=..%2Fadmin", "userid"),
-            ("userid=a%26pos%3D5", "userid"),
-            ("userid=a%23b", "userid"),
-            ("userid=a%3Fb", "userid"),
-            ("", "userid"),
-        ];
-        for (raw, parameter) in cases {
-            assert_eq!(parse(raw).expect_err(raw).parameter, parameter, "{raw}");
-        }
-    }
-
-    #[test]
-    fn a_default_operator_applies_only_when_the_caller_names_none() {
-        let admin = Operator::user_id("admin").unwrap();
-        let q = parse_query("1", None, Some(&admin)).unwrap();
-        assert_eq!(q.operator(), &admin);
-        let q = parse_query("1", Some("userid=owner1&_=123"), Some(&admin)).unwrap();
-        assert_eq!(q.operator(), &Operator::user_id("owner1").unwrap());
     }
 }

@@ -12,7 +12,7 @@ use crate::upstream::signing::{Credentials, signature};
 
 /// How far a request's timestamp may be from the simulator's clock, and how long a nonce is
 /// remembered.
-pub const CLOCK_TOLERANCE_SECS: i64 = 300;
+const CLOCK_TOLERANCE_SECS: i64 = 300;
 
 /// Remembers (SecretId, timestamp, nonce) triples for five minutes.
 #[derive(Debug)]
@@ -75,12 +75,12 @@ pub fn verify(
         .get("sdkid")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty());
-    let sdk_ok = match (sdk_id, &accepted.sdk_id) {
+    let sdk_ok = match (sdk_id, accepted.sdk_id()) {
         (None, _) => true,
         (Some(sent), Some(assigned)) => sent == assigned,
         (Some(_), None) => false,
     };
-    if key != accepted.secret_id || app_id != accepted.app_id || !sdk_ok {
+    if key != accepted.secret_id() || app_id != accepted.app_id() || !sdk_ok {
         return Err(TencentError::new(
             190303,
             "unknown AppId, SdkId or SecretId",
@@ -99,7 +99,7 @@ pub fn verify(
 
     let expected = signature(
         key,
-        &accepted.secret_key,
+        accepted.secret_key(),
         method,
         target,
         body,

@@ -7,8 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::upstream::RECORD_CAP;
-use crate::upstream::wire::Participant;
+use super::limits::RECORD_CAP;
 
 /// Every meeting the simulator knows, and the users it knows.
 #[derive(Debug)]
@@ -154,16 +153,46 @@ fn records(meeting_id: &str, raw: Vec<Box<RawValue>>) -> Result<Vec<Record>, Dat
     raw.into_iter()
         .enumerate()
         .map(|(i, json)| {
-            let parsed: Participant = serde_json::from_str(json.get()).map_err(|e| {
+            let parsed: RecordTimes = serde_json::from_str(json.get()).map_err(|e| {
                 DatasetError::Invalid(format!("meeting {meeting_id}, record {i}: {e}"))
             })?;
+            let join_time = parsed.join_time.seconds_if_set().ok_or_else(|| {
+                DatasetError::Invalid(format!(
+                    "meeting {meeting_id}, record {i}: join_time is not unix seconds"
+                ))
+            })?;
             Ok(Record {
-                join_time: parsed.join_time,
-                left_time: parsed.left_time,
+                join_time,
+                left_time: parsed.left_time.as_ref().and_then(UnixTime::seconds_if_set),
                 json,
             })
         })
         .collect()
+}
+
+/// The two times of a record that the simulator reads, as Tencent writes them: strings of unix
+/// seconds, `left_time` empty while the person is still in. (Numbers are taken too, for dataset
+/// files written by hand.)
+#[derive(Debug, Deserialize)]
+struct RecordTimes {
+    join_time: UnixTime,
+    left_time: Option<UnixTime>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum UnixTime {
+    Number(i64),
+    Text(String),
+}
+
+impl UnixTime {
+    fn seconds_if_set(&self) -> Option<i64> {
+        match self {
+            Self::Number(n) => Some(*n),
+            Self::Text(t) => t.trim().parse().ok(),
+        }
+    }
 }
 
 impl Meeting {

@@ -26,7 +26,7 @@ pub const SUB_MEETINGS: [&str; 2] = ["1717000001", "1717000002"];
 /// A meeting that has not started.
 pub const NOT_STARTED_MEETING: &str = "100000000000000004";
 /// Users who may read every demo meeting.
-pub const READERS: [&str; 2] = ["owner1", "admin"];
+const READERS: [&str; 2] = ["owner1", "admin"];
 /// A registered user who may read none of them.
 pub const OUTSIDER: &str = "guest1";
 

@@ -24,9 +24,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::WallClock;
 use crate::upstream::Credentials;
-use crate::upstream::query::MAX_WINDOW_SECS;
 use auth::ReplayGuard;
 use dataset::{Dataset, ListingError, Meeting, View};
+
+/// Tencent's limits, as its documentation states them. Kept here, not taken from the client, so
+/// that testing the client against the simulator would catch a wrong limit in the client.
+pub mod limits {
+    /// Records served of one list at most, over all pages.
+    pub const RECORD_CAP: usize = 50_000;
+    /// Widest `start_time`..`end_time` window, in seconds: 31 days.
+    pub const MAX_WINDOW_SECS: i64 = 31 * 24 * 3600;
+    /// Largest page `size`.
+    pub const MAX_PAGE_SIZE: u32 = 100;
+}
+use limits::{MAX_PAGE_SIZE, MAX_WINDOW_SECS, RECORD_CAP};
 
 /// What the simulator is started with.
 #[derive(Debug, Clone)]
@@ -199,7 +210,7 @@ impl Simulator {
         lock(&self.state.counters).clone()
     }
 
-    pub fn reset_counters(&self) {
+    fn reset_counters(&self) {
         *lock(&self.state.counters) = Counters::default();
     }
 
@@ -443,8 +454,11 @@ fn page(
 ) -> Result<Vec<u8>, TencentError> {
     let sub = params.get("sub_meeting_id").filter(|s| !s.is_empty());
     let size = params.int("size")?.unwrap_or(20);
-    if !(1..=100).contains(&size) {
-        return Err(TencentError::new(190004, "size must be between 1 and 100"));
+    if !(1..=i64::from(MAX_PAGE_SIZE)).contains(&size) {
+        return Err(TencentError::new(
+            190004,
+            format!("size must be between 1 and {MAX_PAGE_SIZE}"),
+        ));
     }
     let pos = params.int("pos")?.unwrap_or(0);
     let records = meeting.records(sub).map_err(|e| match e {
@@ -490,7 +504,7 @@ fn page(
     }
     let view = View::new(records, window);
     let total = view.total();
-    let served = total.min(crate::upstream::RECORD_CAP);
+    let served = total.min(RECORD_CAP);
     let chunk = view.page(offset, size as usize);
     let end = offset + chunk.len();
     let endless = fault.is_some_and(|f| f.endless);

@@ -23,7 +23,7 @@ pub const PAGE_SIZE: u32 = 100;
 pub const RECORD_CAP: usize = 50_000;
 /// The most pages one list may take: twice what the record cap needs at full pages, as slack for
 /// an upstream that sends short pages. More is a paging loop, not data.
-pub const MAX_PAGES: u32 = 2 * RECORD_CAP.div_ceil(PAGE_SIZE as usize) as u32;
+const MAX_PAGES: u32 = 2 * RECORD_CAP.div_ceil(PAGE_SIZE as usize) as u32;
 
 /// How failed calls are retried.
 #[derive(Debug, Clone)]
@@ -62,6 +62,21 @@ pub struct ClientConfig {
     /// Longest time for a whole list, retries and pacing included.
     pub list_deadline: Duration,
     pub retry: RetryPolicy,
+}
+
+impl ClientConfig {
+    /// A client of the API at `base_url`, with the documented defaults: 240 calls a minute,
+    /// 10 s per page, 5 minutes per list, the default retries.
+    pub fn new(base_url: impl Into<String>, credentials: Credentials) -> Self {
+        Self {
+            base_url: base_url.into(),
+            credentials,
+            calls_per_minute: 240,
+            page_timeout: Duration::from_secs(10),
+            list_deadline: Duration::from_secs(300),
+            retry: RetryPolicy::default(),
+        }
+    }
 }
 
 /// Why a list is not the whole list.
@@ -183,15 +198,12 @@ impl Lockout {
 pub enum ClientBuildError {
     #[error("invalid API base URL {0:?}: give scheme, host and optional port only")]
     BaseUrl(String),
-    #[error(transparent)]
-    Credentials(#[from] super::signing::InvalidCredentials),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
 }
 
 impl UpstreamClient {
     pub fn new(config: ClientConfig) -> Result<Self, ClientBuildError> {
-        config.credentials.validate()?;
         let base = origin(&config.base_url)
             .ok_or_else(|| ClientBuildError::BaseUrl(config.base_url.clone()))?;
         // reqwest is built without a default crypto provider; ring is ours. A second install

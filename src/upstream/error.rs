@@ -51,6 +51,24 @@ impl ErrorClass {
         }
     }
 
+    /// Whether the upstream refused this request (the meeting is gone, the operator may not read
+    /// it, a parameter is wrong) rather than failed to answer it. A refusal holds until the request
+    /// changes, so a stale copy must not stand in for it; a failure may pass.
+    pub fn is_refusal(self) -> bool {
+        match self {
+            Self::NotFound | Self::Forbidden | Self::BadRequest => true,
+            Self::Credentials
+            | Self::ClockSkew
+            | Self::Replay
+            | Self::MinuteLimit
+            | Self::DailyLimit
+            | Self::Transient
+            | Self::Protocol
+            | Self::Deadline
+            | Self::Unknown => false,
+        }
+    }
+
     /// A stable lower-case name, for logs and metric labels.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -108,6 +126,14 @@ impl UpstreamError {
         }
     }
 
+    /// The HTTP status the upstream itself answered with, when it answered at all.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } | Self::Status(status) => Some(*status),
+            Self::Transport(_) | Self::Protocol(_) | Self::Deadline(_) => None,
+        }
+    }
+
     /// The Tencent error code, when the upstream gave one.
     pub fn code(&self) -> Option<i64> {
         match self {
@@ -147,6 +173,28 @@ mod tests {
         ];
         for (code, class) in table {
             assert_eq!(ErrorClass::of_code(code), class, "code {code}");
+        }
+    }
+
+    #[test]
+    fn only_refusals_are_refusals() {
+        use ErrorClass::*;
+        let refusals = [NotFound, Forbidden, BadRequest];
+        for class in [
+            NotFound,
+            Forbidden,
+            BadRequest,
+            Credentials,
+            ClockSkew,
+            Replay,
+            MinuteLimit,
+            DailyLimit,
+            Transient,
+            Protocol,
+            Deadline,
+            Unknown,
+        ] {
+            assert_eq!(class.is_refusal(), refusals.contains(&class), "{class:?}");
         }
     }
 

@@ -44,15 +44,10 @@ impl Pacer {
         }
     }
 
-    /// Waits until one more call is allowed, and reserves it. Reservations are first come,
-    /// first served: a waiting caller holds its slot even while it sleeps.
-    pub async fn acquire(&self) {
-        let _ = self.acquire_by(None).await;
-    }
-
-    /// Like [`acquire`](Self::acquire), but books nothing and returns `false` at once when the
-    /// next free slot is after `deadline`: a fetch that would time out before its call never
-    /// holds a slot that others could have used.
+    /// Waits until one more call is allowed, and reserves it; with a `deadline`, books nothing
+    /// and returns `false` at once when the next free slot is after it: a fetch that would time
+    /// out before its call never holds a slot that others could have used. Reservations are first
+    /// come, first served: a waiting caller holds its slot even while it sleeps.
     pub async fn acquire_by(&self, deadline: Option<Instant>) -> bool {
         let now = Instant::now();
         let Some(at) = self.reserve(now, deadline) else {
@@ -101,7 +96,7 @@ mod tests {
         for _ in 0..calls {
             let pacer = pacer.clone();
             tasks.push(tokio::spawn(async move {
-                pacer.acquire().await;
+                pacer.acquire_by(None).await;
                 start.elapsed()
             }));
         }

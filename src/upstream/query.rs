@@ -1,12 +1,16 @@
-//! What to fetch: a validated participants query, and the exact request target sent for it.
+//! What to fetch: the participants query's parameters as callers give them, every rule that
+//! checks them, the validated query, and the exact request target sent for it.
 //!
-//! Every value reaching the upstream passes through here: ids are digits only, operator ids a
-//! small safe charset, and every query value is percent-encoded, so no input can change the
-//! upstream path or add parameters.
+//! This is the query's one home: [`ParticipantsParams`] documents the parameters (the OpenAPI
+//! document derives them from it) and [`ParticipantsParams::into_query`] applies every rule,
+//! each refusal naming its parameter. Every value reaching the upstream passes through here: ids
+//! are digits only, operator ids a small safe charset, and every query value is percent-encoded,
+//! so no input can change the upstream path or add parameters.
 
 use std::fmt::Write as _;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use utoipa::IntoParams;
 
 /// Characters left as they are in a query value: RFC 3986 unreserved, as Python's
 /// `urllib.parse.quote_plus` (and so Tencent's SDK) leaves them.
@@ -29,15 +33,15 @@ pub const PARAMETERS: [&str; 7] = [
 ];
 
 /// Longest meeting or sub-meeting id accepted.
-pub const MAX_ID_DIGITS: usize = 32;
+const MAX_ID_DIGITS: usize = 32;
 /// Longest `userid` or `operator_id` accepted.
-pub const MAX_OPERATOR_LEN: usize = 64;
+const MAX_OPERATOR_LEN: usize = 64;
 /// Widest time window the upstream accepts, in seconds (31 days).
 pub const MAX_WINDOW_SECS: i64 = 31 * 24 * 3600;
 /// How much younger than 31 days a lone `start_time` or `end_time` must be. The upstream fills
 /// the missing bound from its own clock when each page is asked for, later than the gateway
 /// checks: this covers a whole fetch (5 minutes by default) and some clock difference.
-pub const LONE_BOUND_SLACK_SECS: i64 = 10 * 60;
+const LONE_BOUND_SLACK_SECS: i64 = 10 * 60;
 
 /// Why a query value was refused; `parameter` names the offending parameter.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,6 +121,163 @@ fn operator_text(parameter: &'static str, value: &str) -> Result<String, Invalid
         ));
     }
     Ok(value.to_owned())
+}
+
+/// The meeting a route's path names, documented once for every route that takes it; checked
+/// by [`meeting_id`].
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // the handlers read the path themselves; this type documents it
+pub struct MeetingPath {
+    /// The meeting's id (`meeting_id` in Tencent's APIs, not the 9-digit meeting code).
+    #[param(
+        min_length = 1,
+        max_length = 32,
+        pattern = r"^[0-9]{1,32}$",
+        example = "144115214488302892"
+    )]
+    meeting_id: String,
+}
+
+/// The participants query's parameters, as a caller gives them in the query string: raw text,
+/// no rule applied yet. The OpenAPI document's parameters come from this type, so their limits
+/// are stated here, beside the checks in [`ParticipantsParams::into_query`] that they describe.
+#[derive(Debug, Default, Clone, PartialEq, Eq, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ParticipantsParams {
+    /// The sub-meeting of a recurring meeting (`current_sub_meeting_id` in Tencent's meeting
+    /// APIs). Required for recurring meetings.
+    #[param(value_type = Option<String>, min_length = 1, max_length = 32, pattern = r"^[0-9]{1,32}$", example = "1717000001")]
+    pub sub_meeting_id: Option<String>,
+    /// Only participations from this time on (unix seconds). Not after `end_time`; the window
+    /// spans at most 31 days. Without `end_time` the window ends now, so `start_time` must be
+    /// within the last 31 days (less 10 minutes, for the time a fetch takes). The upstream
+    /// ignores the window for recurring meetings.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 999_999_999_999_i64)]
+    pub start_time: Option<String>,
+    /// Only participations until this time (unix seconds). Not before `start_time`; the window
+    /// spans at most 31 days. Without `start_time` the window starts 31 days ago, so `end_time`
+    /// must be within the last 31 days (less 10 minutes).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 999_999_999_999_i64)]
+    pub end_time: Option<String>,
+    /// Read the list on behalf of this enterprise user (the meeting's creator or an enterprise
+    /// admin), instead of the gateway's configured operator. Not with `operator_id`.
+    #[param(value_type = Option<String>, min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9._@+-]{1,64}$", example = "owner1")]
+    pub userid: Option<String>,
+    /// Read the list on behalf of this operator instead; requires `operator_id_type`. Not with
+    /// `userid`.
+    #[param(value_type = Option<String>, min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9._@+-]{1,64}$")]
+    pub operator_id: Option<String>,
+    /// The kind of `operator_id`: 3 (a Rooms id) is the only one the upstream supports. Only
+    /// with `operator_id`.
+    #[param(value_type = Option<u8>, minimum = 3, maximum = 3)]
+    pub operator_id_type: Option<String>,
+}
+
+/// Longest `start_time` or `end_time` accepted, in digits (the spec's maximum is 12 nines).
+const MAX_TIME_DIGITS: usize = 12;
+
+impl ParticipantsParams {
+    /// Reads the known parameters from a raw query string (percent-decoded, `+` as a space, as
+    /// HTML forms send them). Unknown parameters (cache busters and the like) are ignored; a
+    /// known one given twice is refused.
+    pub fn from_query_string(raw: &str) -> Result<Self, InvalidParameter> {
+        let mut params = Self::default();
+        for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+            let (name, slot) = match &*key {
+                "sub_meeting_id" => ("sub_meeting_id", &mut params.sub_meeting_id),
+                "start_time" => ("start_time", &mut params.start_time),
+                "end_time" => ("end_time", &mut params.end_time),
+                "userid" => ("userid", &mut params.userid),
+                "operator_id" => ("operator_id", &mut params.operator_id),
+                "operator_id_type" => ("operator_id_type", &mut params.operator_id_type),
+                _ => continue,
+            };
+            if slot.replace(value.into_owned()).is_some() {
+                return Err(InvalidParameter::new(name, "may be given only once"));
+            }
+        }
+        Ok(params)
+    }
+
+    /// Applies every rule and builds the query for `meeting_id`, with `now` (unix seconds) as
+    /// the current time for the window rules. `default_operator` is used when the caller names
+    /// none. Each refusal names the parameter that broke a rule.
+    pub fn into_query(
+        self,
+        meeting_id: &str,
+        default_operator: Option<&Operator>,
+        now: i64,
+    ) -> Result<ParticipantsQuery, InvalidParameter> {
+        let start_time = unix_seconds("start_time", self.start_time)?;
+        let end_time = unix_seconds("end_time", self.end_time)?;
+        let operator = match (self.userid, self.operator_id, self.operator_id_type) {
+            (Some(_), Some(_), _) => {
+                return Err(InvalidParameter::new(
+                    "operator_id",
+                    "give either userid or operator_id, not both",
+                ));
+            }
+            (Some(_), None, Some(_)) => {
+                return Err(InvalidParameter::new(
+                    "operator_id_type",
+                    "goes only with operator_id",
+                ));
+            }
+            (Some(userid), None, None) => Operator::user_id(&userid)?,
+            (None, Some(_), None) => {
+                return Err(InvalidParameter::new(
+                    "operator_id_type",
+                    "is required with operator_id (3: rooms id)",
+                ));
+            }
+            (None, None, Some(_)) => {
+                return Err(InvalidParameter::new(
+                    "operator_id",
+                    "is required with operator_id_type",
+                ));
+            }
+            (None, Some(id), Some(id_type)) => {
+                let id_type = id_type.parse::<u8>().map_err(|_| {
+                    InvalidParameter::new("operator_id_type", "must be 3 (rooms id)")
+                })?;
+                Operator::operator_id(&id, id_type)?
+            }
+            (None, None, None) => default_operator.cloned().ok_or_else(|| {
+                InvalidParameter::new(
+                    "userid",
+                    "is required: the gateway has no default operator configured",
+                )
+            })?,
+        };
+        let mut query =
+            ParticipantsQuery::new(meeting_id, operator)?.with_window(start_time, end_time, now)?;
+        if let Some(sub) = self.sub_meeting_id {
+            query = query.with_sub_meeting(&sub)?;
+        }
+        Ok(query)
+    }
+}
+
+/// A time parameter: unix seconds, up to 12 digits.
+fn unix_seconds(
+    parameter: &'static str,
+    value: Option<String>,
+) -> Result<Option<i64>, InvalidParameter> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let digits_only = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    if !digits_only || value.len() > MAX_TIME_DIGITS {
+        return Err(InvalidParameter::new(
+            parameter,
+            format!("must be unix seconds (up to {MAX_TIME_DIGITS} digits)"),
+        ));
+    }
+    value
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| InvalidParameter::new(parameter, "must be unix seconds"))
 }
 
 /// One participant list to fetch, every part validated.
@@ -249,14 +410,14 @@ impl ParticipantsQuery {
     }
 }
 
-/// Percent-encodes one query value exactly as [`ParticipantsQuery::page_target`] does.
-pub fn encode_query_value(value: &str) -> String {
-    utf8_percent_encode(value, QUERY_VALUE).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Percent-encodes one query value exactly as [`ParticipantsQuery::page_target`] does.
+    fn encode_query_value(value: &str) -> String {
+        utf8_percent_encode(value, QUERY_VALUE).to_string()
+    }
 
     #[test]
     fn ids_must_be_digits_of_bounded_length() {
@@ -304,6 +465,110 @@ mod tests {
                 .parameter,
             "operator_id_type"
         );
+    }
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn parse(raw: &str) -> Result<ParticipantsQuery, InvalidParameter> {
+        parse_with("100000000000000001", raw, None)
+    }
+
+    fn parse_with(
+        meeting_id: &str,
+        raw: &str,
+        default_operator: Option<&Operator>,
+    ) -> Result<ParticipantsQuery, InvalidParameter> {
+        ParticipantsParams::from_query_string(raw)?.into_query(meeting_id, default_operator, NOW)
+    }
+
+    #[test]
+    fn every_rule_names_the_parameter_it_broke() {
+        let cases = [
+            ("userid=a&operator_id=b&operator_id_type=3", "operator_id"),
+            ("operator_id=b", "operator_id_type"),
+            ("operator_id_type=3", "operator_id"),
+            ("userid=a&operator_id_type=3", "operator_id_type"),
+            ("operator_id=b&operator_id_type=1", "operator_id_type"),
+            ("operator_id=b&operator_id_type=x", "operator_id_type"),
+            ("userid=a&userid=b", "userid"),
+            ("userid=a&start_time=20&end_time=10", "start_time"),
+            ("userid=a&start_time=-1", "start_time"),
+            ("userid=a&start_time=", "start_time"),
+            ("userid=a&end_time=1e9", "end_time"),
+            ("userid=a&end_time=1000000000000", "end_time"),
+            ("userid=a&sub_meeting_id=..%2F1", "sub_meeting_id"),
+            ("userid=..%2Fadmin", "userid"),
+            ("userid=a%26pos%3D5", "userid"),
+            ("userid=a%23b", "userid"),
+            ("userid=a%3Fb", "userid"),
+            ("", "userid"),
+        ];
+        for (raw, parameter) in cases {
+            assert_eq!(parse(raw).expect_err(raw).parameter, parameter, "{raw}");
+        }
+        let bad_id = parse_with("12a", "userid=a", None).expect_err("id");
+        assert_eq!(bad_id.parameter, "meeting_id");
+    }
+
+    #[test]
+    fn a_valid_query_keeps_every_value_and_ignores_unknown_parameters() {
+        let q = parse(&format!(
+            "userid=zs%40corp%2B1&sub_meeting_id=1717000001&start_time={}&end_time={NOW}&_=9",
+            NOW - 3600
+        ))
+        .expect("valid");
+        assert_eq!(
+            q.operator(),
+            &Operator::user_id("zs@corp+1").expect("valid")
+        );
+        assert_eq!(q.sub_meeting_id(), Some("1717000001"));
+        assert_eq!(q.window(), (Some(NOW - 3600), Some(NOW)));
+        let rooms = parse("operator_id=room-1&operator_id_type=3").expect("valid");
+        assert_eq!(
+            rooms.operator(),
+            &Operator::operator_id("room-1", 3).expect("valid")
+        );
+    }
+
+    #[test]
+    fn a_default_operator_applies_only_when_the_caller_names_none() {
+        let admin = Operator::user_id("admin").expect("valid");
+        let q = parse_with("1", "", Some(&admin)).expect("valid");
+        assert_eq!(q.operator(), &admin);
+        let q = parse_with("1", "userid=owner1&_=123", Some(&admin)).expect("valid");
+        assert_eq!(q.operator(), &Operator::user_id("owner1").expect("valid"));
+    }
+
+    /// The OpenAPI document states the same limits as the checks above.
+    #[test]
+    fn the_documented_limits_are_the_checked_ones() {
+        let params = serde_json::to_value(ParticipantsParams::into_params(|| None))
+            .expect("params serialize");
+        let schema = |name: &str| {
+            params
+                .as_array()
+                .expect("a list")
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("{name} is documented"))["schema"]
+                .clone()
+        };
+        let path = serde_json::to_value(MeetingPath::into_params(|| None)).expect("serializes");
+        for id in [&path[0]["schema"], &schema("sub_meeting_id")] {
+            assert_eq!(id["maxLength"], MAX_ID_DIGITS);
+            assert_eq!(id["pattern"], format!("^[0-9]{{1,{MAX_ID_DIGITS}}}$"));
+        }
+        for operator in ["userid", "operator_id"] {
+            assert_eq!(schema(operator)["maxLength"], MAX_OPERATOR_LEN);
+            assert_eq!(
+                schema(operator)["pattern"],
+                format!("^[A-Za-z0-9._@+-]{{1,{MAX_OPERATOR_LEN}}}$")
+            );
+        }
+        for time in ["start_time", "end_time"] {
+            let most = "9".repeat(MAX_TIME_DIGITS).parse::<i64>().expect("digits");
+            assert_eq!(schema(time)["maximum"], most);
+        }
     }
 
     #[test]

@@ -15,21 +15,15 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-/// Length of every `X-TC-Signature`: base64 of 64 hex digits.
-pub const SIGNATURE_LEN: usize = 88;
-
-/// The enterprise application's credentials. The SecretKey is exposed in exactly one place,
-/// [`signature`]; `Debug` never prints it nor the SecretId.
+/// The enterprise application's credentials, checked when made: every value sent as a header is
+/// non-empty visible ASCII, so the signed headers can always be built. The SecretKey is exposed
+/// in exactly one place, [`signature`]; `Debug` never prints it nor the SecretId.
 #[derive(Clone)]
 pub struct Credentials {
-    /// The enterprise's AppId, sent as the `AppId` header.
-    pub app_id: String,
-    /// The SdkId, sent only when one was assigned.
-    pub sdk_id: Option<String>,
-    /// The SecretId, sent as `X-TC-Key`.
-    pub secret_id: String,
-    /// The SecretKey: signs, never sent.
-    pub secret_key: SecretString,
+    app_id: String,
+    sdk_id: Option<String>,
+    secret_id: String,
+    secret_key: SecretString,
 }
 
 impl fmt::Debug for Credentials {
@@ -43,28 +37,68 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// Why a set of credentials cannot be put into HTTP headers.
-#[derive(Debug, thiserror::Error)]
-#[error("{0} must be non-empty visible ASCII (it is sent as an HTTP header)")]
-pub struct InvalidCredentials(pub &'static str);
+/// Which credential cannot be used: the values sent as HTTP headers must be non-empty visible
+/// ASCII, and the SecretKey must not be empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidCredentials {
+    #[error("AppId must be non-empty visible ASCII (it is sent as an HTTP header)")]
+    AppId,
+    #[error("SdkId must be non-empty visible ASCII (it is sent as an HTTP header)")]
+    SdkId,
+    #[error("SecretId must be non-empty visible ASCII (it is sent as an HTTP header)")]
+    SecretId,
+    #[error("SecretKey must not be empty")]
+    SecretKey,
+}
 
 impl Credentials {
-    /// Checks that the values sent as headers are visible ASCII and non-empty.
-    pub fn validate(&self) -> Result<(), InvalidCredentials> {
+    /// Credentials for signing; `sdk_id` only when one was assigned.
+    pub fn new(
+        app_id: impl Into<String>,
+        sdk_id: Option<String>,
+        secret_id: impl Into<String>,
+        secret_key: SecretString,
+    ) -> Result<Self, InvalidCredentials> {
         let header_safe = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_graphic());
-        if !header_safe(&self.app_id) {
-            return Err(InvalidCredentials("AppId"));
+        let (app_id, secret_id) = (app_id.into(), secret_id.into());
+        if !header_safe(&app_id) {
+            return Err(InvalidCredentials::AppId);
         }
-        if !header_safe(&self.secret_id) {
-            return Err(InvalidCredentials("SecretId"));
+        if !header_safe(&secret_id) {
+            return Err(InvalidCredentials::SecretId);
         }
-        if self.sdk_id.as_deref().is_some_and(|s| !header_safe(s)) {
-            return Err(InvalidCredentials("SdkId"));
+        if sdk_id.as_deref().is_some_and(|s| !header_safe(s)) {
+            return Err(InvalidCredentials::SdkId);
         }
-        if self.secret_key.expose_secret().is_empty() {
-            return Err(InvalidCredentials("SecretKey"));
+        if secret_key.expose_secret().is_empty() {
+            return Err(InvalidCredentials::SecretKey);
         }
-        Ok(())
+        Ok(Self {
+            app_id,
+            sdk_id,
+            secret_id,
+            secret_key,
+        })
+    }
+
+    /// The enterprise's AppId, sent as the `AppId` header.
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// The SdkId, sent only when one was assigned.
+    pub fn sdk_id(&self) -> Option<&str> {
+        self.sdk_id.as_deref()
+    }
+
+    /// The SecretId, sent as `X-TC-Key`; the simulator compares it.
+    pub(crate) fn secret_id(&self) -> &str {
+        &self.secret_id
+    }
+
+    /// The SecretKey, for [`signature`] alone (the simulator verifies with it).
+    pub(crate) fn secret_key(&self) -> &SecretString {
+        &self.secret_key
     }
 }
 
@@ -108,9 +142,8 @@ pub fn signature(
     BASE64.encode(hex)
 }
 
-/// Builds every header Tencent requires for one request, signed with the given time and nonce.
-///
-/// The credentials must have passed [`Credentials::validate`]; the nonce must be positive.
+/// Builds every header Tencent requires for one request, signed with the given time and nonce
+/// (which must be positive).
 pub fn signed_headers(
     credentials: &Credentials,
     method: &str,
@@ -132,7 +165,7 @@ pub fn signed_headers(
     );
     let mut headers = HeaderMap::with_capacity(8);
     let mut put = |name: &'static str, value: &str| {
-        let value = HeaderValue::from_str(value).expect("validated header value");
+        let value = HeaderValue::from_str(value).expect("Credentials::new checked every value");
         headers.insert(HeaderName::from_static(name), value);
     };
     put("x-tc-key", &credentials.secret_id);
@@ -189,12 +222,13 @@ mod tests {
         let vectors = vectors();
         assert!(vectors.len() >= 12, "expected at least 12 vectors");
         for v in vectors {
-            let credentials = Credentials {
-                app_id: v.app_id,
-                sdk_id: v.sdk_id,
-                secret_id: v.secret_id,
-                secret_key: SecretString::from(v.secret_key),
-            };
+            let credentials = Credentials::new(
+                v.app_id,
+                v.sdk_id,
+                v.secret_id,
+                SecretString::from(v.secret_key),
+            )
+            .expect("the SDK's credentials are valid");
             let headers = signed_headers(
                 &credentials,
                 &v.method,
@@ -210,7 +244,8 @@ mod tests {
                 "{}",
                 v.name
             );
-            assert_eq!(v.signature.len(), SIGNATURE_LEN, "{}", v.name);
+            // base64 of 64 hex digits
+            assert_eq!(v.signature.len(), 88, "{}", v.name);
             // Every header the SDK sends, except its own Content-Type spelling and User-Agent,
             // is sent with the same value; and nothing else is sent.
             let expected: Vec<_> = v
@@ -228,12 +263,13 @@ mod tests {
 
     #[test]
     fn debug_output_hides_both_secrets() {
-        let credentials = Credentials {
-            app_id: "app".into(),
-            sdk_id: None,
-            secret_id: "AKIDvisible".into(),
-            secret_key: SecretString::from("very-secret-key"),
-        };
+        let credentials = Credentials::new(
+            "app",
+            None,
+            "AKIDvisible",
+            SecretString::from("very-secret-key"),
+        )
+        .expect("valid");
         let printed = format!("{credentials:?}");
         assert!(!printed.contains("very-secret-key"));
         assert!(!printed.contains("AKIDvisible"));
@@ -241,17 +277,25 @@ mod tests {
 
     #[test]
     fn header_values_must_be_visible_ascii() {
-        let mut credentials = Credentials {
-            app_id: "app".into(),
-            sdk_id: Some("sdk".into()),
-            secret_id: "id".into(),
-            secret_key: SecretString::from("k"),
+        let make = |secret_id: &str, sdk_id: Option<&str>, key: &str| {
+            Credentials::new(
+                "app",
+                sdk_id.map(str::to_owned),
+                secret_id,
+                SecretString::from(key),
+            )
+            .map(|_| ())
         };
-        assert!(credentials.validate().is_ok());
-        credentials.secret_id = "密钥".into();
-        assert!(credentials.validate().is_err());
-        credentials.secret_id = "id".into();
-        credentials.sdk_id = Some("has space".into());
-        assert!(credentials.validate().is_err());
+        assert_eq!(make("id", Some("sdk"), "k"), Ok(()));
+        assert_eq!(make("密钥", None, "k"), Err(InvalidCredentials::SecretId));
+        assert_eq!(
+            make("id", Some("has space"), "k"),
+            Err(InvalidCredentials::SdkId)
+        );
+        assert_eq!(make("id", None, ""), Err(InvalidCredentials::SecretKey));
+        assert_eq!(
+            Credentials::new("", None, "id", SecretString::from("k")).map(|_| ()),
+            Err(InvalidCredentials::AppId)
+        );
     }
 }

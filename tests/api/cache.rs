@@ -6,6 +6,8 @@ use std::time::Duration;
 use wemeet_gateway::simulator::Fault;
 use wemeet_gateway::simulator::demo::{LIVE_MEETING, SEED_MEETING};
 
+use wemeet_gateway::api::StoredList;
+
 use crate::helpers::*;
 
 fn cache_status(response: &reqwest::Response) -> String {
@@ -25,7 +27,8 @@ fn raise_open_file_limit(wanted: u64) {
     }
 }
 
-/// The upstream fails from now on (Tencent's 41, "network error": transient, a 502 here).
+/// The upstream fails from now on (Tencent's 41, "network error", answered with HTTP 500:
+/// transient, a 502 from the gateway).
 fn fail_upstream(gateway: &TestGateway) {
     gateway.upstream.simulator.inject(Fault {
         error_code: Some(41),
@@ -33,12 +36,13 @@ fn fail_upstream(gateway: &TestGateway) {
     });
 }
 
-/// A stale list served in place of the upstream's 502, saying so.
+/// A stale list served in place of the failing upstream, saying so with the status the upstream
+/// itself answered (RFC 9211's `fwd-status`): Tencent's HTTP 500, not the gateway's 502.
 fn assert_stale_if_error(response: &reqwest::Response) {
     assert_eq!(response.status(), 200);
     let status = cache_status(response);
     assert!(
-        status.contains("fwd=stale; fwd-status=502; detail=stale-if-error"),
+        status.contains("fwd=stale; fwd-status=500; detail=stale-if-error"),
         "{status}"
     );
 }
@@ -517,4 +521,41 @@ async fn delete_names_a_malformed_meeting_id() {
         (status, body["parameter"].as_str()),
         (400, Some("meeting_id"))
     );
+}
+
+fn a_renderer_that_panics(_: wemeet_gateway::upstream::ParticipantList) -> StoredList {
+    panic!("a renderer bug")
+}
+
+/// The cache's own failure is the gateway's 500, not an upstream failure; and the key is not
+/// left waiting on the dead flight.
+#[tokio::test]
+async fn a_panic_while_rendering_a_list_answers_500_internal() {
+    use axum::response::IntoResponse as _;
+    use wemeet_gateway::cache::{CacheConfig, CacheError, ParticipantCache, Wish};
+    use wemeet_gateway::error::ApiError;
+
+    let upstream = start_simulator(100_000).await;
+    let cache = ParticipantCache::new(
+        client(&upstream),
+        CacheConfig::default(),
+        a_renderer_that_panics,
+    );
+    for attempt in 1..=2 {
+        let error = cache
+            .get(&query(SEED_MEETING), Wish::Cached)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, CacheError::Internal(_)), "{error:?}");
+        assert_eq!(upstream.simulator.counters().calls, attempt);
+
+        let response = ApiError::from(error).into_response();
+        assert_eq!(response.status(), 500);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["type"], "urn:wemeet-gateway:problem:internal");
+        assert!(!problem["detail"].as_str().unwrap().contains("renderer"));
+    }
 }

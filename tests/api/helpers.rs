@@ -4,21 +4,39 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
+use wemeet_gateway::app::Gateway;
+use wemeet_gateway::config::Settings;
 use wemeet_gateway::server::Server;
 use wemeet_gateway::simulator::dataset::Dataset;
 use wemeet_gateway::simulator::{Simulator, SimulatorConfig, demo_dataset};
 use wemeet_gateway::upstream::{
-    ClientConfig, Credentials, Operator, Participant, ParticipantsQuery, RetryPolicy,
-    UpstreamClient,
+    ClientConfig, Credentials, Operator, Participant, ParticipantsQuery, UpstreamClient,
 };
 
+pub const APP_ID: &str = "211000001";
+pub const SDK_ID: &str = "28370000001";
+pub const SECRET_ID: &str = "AKIDtestSecretId";
+pub const SECRET_KEY: &str = "test-secret-key-0123456789";
+
+/// The credentials the test simulators accept.
 pub fn credentials() -> Credentials {
-    Credentials {
-        app_id: "211000001".into(),
-        sdk_id: Some("28370000001".into()),
-        secret_id: "AKIDtestSecretId".into(),
-        secret_key: SecretString::from("test-secret-key-0123456789"),
-    }
+    credentials_of(APP_ID, Some(SDK_ID), SECRET_ID, SECRET_KEY)
+}
+
+/// Credentials made of these values (to make wrong ones).
+pub fn credentials_of(
+    app_id: &str,
+    sdk_id: Option<&str>,
+    secret_id: &str,
+    secret_key: &str,
+) -> Credentials {
+    Credentials::new(
+        app_id,
+        sdk_id.map(str::to_owned),
+        secret_id,
+        SecretString::from(secret_key),
+    )
+    .unwrap()
 }
 
 /// A running simulator and where to reach it.
@@ -50,12 +68,9 @@ pub async fn start_simulator_with(dataset: Arc<Dataset>, calls_per_minute: u32) 
 
 pub fn client_config(upstream: &TestUpstream) -> ClientConfig {
     ClientConfig {
-        base_url: upstream.base_url.clone(),
-        credentials: credentials(),
         calls_per_minute: 100_000,
-        page_timeout: Duration::from_secs(10),
         list_deadline: Duration::from_secs(600),
-        retry: RetryPolicy::default(),
+        ..ClientConfig::new(upstream.base_url.clone(), credentials())
     }
 }
 
@@ -102,25 +117,18 @@ pub async fn start_gateway() -> TestGateway {
     start_gateway_with(start_simulator(100_000).await, |_| {}).await
 }
 
+/// A gateway on port 0 pointed at `upstream`, built as `serve` builds it, from settings that
+/// `adjust` may change first.
 pub async fn start_gateway_with(
     upstream: TestUpstream,
-    adjust: impl FnOnce(&mut wemeet_gateway::app::AppConfig),
+    adjust: impl FnOnce(&mut Settings),
 ) -> TestGateway {
     use sha2::Digest;
-    let mut config = wemeet_gateway::app::AppConfig {
-        upstream: client(&upstream),
-        cache: wemeet_gateway::cache::CacheConfig::default(),
-        default_operator: Some(Operator::user_id("owner1").unwrap()),
-        api_key_digests: vec![sha2::Sha256::digest(API_KEY.as_bytes()).into()],
-        allow_anonymous: false,
-        cors_origins: Vec::new(),
-        request_timeout: Duration::from_secs(60),
-    };
-    adjust(&mut config);
-    let server = Server::bind("127.0.0.1:0", wemeet_gateway::app::router(config))
-        .await
-        .expect("bind");
-    let addr = server.spawn();
+    let mut settings = Settings::new("127.0.0.1:0", client_config(&upstream));
+    settings.default_operator = Some(Operator::user_id("owner1").unwrap());
+    settings.api_key_digests = vec![sha2::Sha256::digest(API_KEY.as_bytes()).into()];
+    adjust(&mut settings);
+    let addr = Gateway::build(settings).await.expect("gateway").spawn();
     TestGateway {
         upstream,
         base_url: format!("http://{addr}"),

@@ -326,7 +326,7 @@ async fn an_upstream_slower_than_the_deadline_is_a_504() {
     let mut client_config = client_config(&upstream);
     client_config.list_deadline = std::time::Duration::from_secs(20);
     let gateway = start_gateway_with(upstream, |c| {
-        c.upstream = wemeet_gateway::upstream::UpstreamClient::new(client_config).unwrap();
+        c.upstream = client_config;
         c.cache.fetch_wait = std::time::Duration::from_secs(30);
     })
     .await;

@@ -66,8 +66,7 @@ async fn tampered_replayed_skewed_and_unknown_requests_get_tencents_errors() {
     let (_, body) = get(base, TARGET, skewed).await;
     assert_eq!(error_code(&body), 190300);
 
-    let mut stranger = credentials();
-    stranger.secret_id = "AKIDsomeoneelse".into();
+    let stranger = credentials_of(APP_ID, Some(SDK_ID), "AKIDsomeoneelse", SECRET_KEY);
     let (_, body) = get(
         base,
         TARGET,
@@ -76,8 +75,7 @@ async fn tampered_replayed_skewed_and_unknown_requests_get_tencents_errors() {
     .await;
     assert_eq!(error_code(&body), 190303);
 
-    let mut wrong_sdk = credentials();
-    wrong_sdk.sdk_id = Some("1".into());
+    let wrong_sdk = credentials_of(APP_ID, Some("1"), SECRET_ID, SECRET_KEY);
     let (_, body) = get(
         base,
         TARGET,
@@ -179,4 +177,15 @@ async fn extreme_numbers_are_refused_not_overflowed() {
         let (status, body) = get(&upstream.base_url, &target, headers).await;
         assert_eq!((status, error_code(&body)), (400, 190004), "{window}");
     }
+}
+
+/// The simulator keeps its own copy of Tencent's limits, so that a wrong limit in the client
+/// would show against it; the two copies must say the same.
+#[test]
+fn the_simulator_and_the_client_agree_on_tencents_limits() {
+    use wemeet_gateway::simulator::limits;
+    use wemeet_gateway::upstream;
+    assert_eq!(limits::RECORD_CAP, upstream::RECORD_CAP);
+    assert_eq!(limits::MAX_WINDOW_SECS, upstream::query::MAX_WINDOW_SECS);
+    assert_eq!(limits::MAX_PAGE_SIZE, upstream::PAGE_SIZE);
 }

@@ -281,7 +281,7 @@ async fn real_upstream_refusals_are_classified() {
     assert_eq!(fetch(stranger.unwrap()).await, ErrorClass::Forbidden);
 
     let mut config = client_config(&upstream);
-    config.credentials.secret_key = "wrong-key".to_owned().into();
+    config.credentials = credentials_of(APP_ID, Some(SDK_ID), SECRET_ID, "wrong-key");
     let wrong_key = UpstreamClient::new(config).unwrap();
     let err = wrong_key
         .fetch_participants(&query(SEED_MEETING))
@@ -293,7 +293,7 @@ async fn real_upstream_refusals_are_classified() {
     );
 
     let mut config = client_config(&upstream);
-    config.credentials.app_id = "999".into();
+    config.credentials = credentials_of("999", Some(SDK_ID), SECRET_ID, SECRET_KEY);
     let wrong_app = UpstreamClient::new(config).unwrap();
     let err = wrong_app
         .fetch_participants(&query(SEED_MEETING))

@@ -1,0 +1,290 @@
+//! The HTTP face of a cached list: the stored form of a rendered body (its JSON, its gzip form
+//! and their validators, made once per fetch), and the answer built from what the cache served:
+//! `ETag` and `304`, gzip when accepted, `Cache-Control`, `Age`, `Cache-Status` (RFC 9211), or a
+//! `202` while the list is still being fetched. Also the request headers that steer it.
+
+use std::io::Write as _;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+use utoipa::ToSchema;
+
+use crate::cache::{Body, How, Served, Wish};
+use crate::error::ApiError;
+
+/// A rendered body as the cache stores it: ready to send in either coding, each with its strong
+/// validator (which differ per content coding: RFC 9110 8.8.3).
+#[derive(Debug)]
+pub struct StoredList {
+    json: Bytes,
+    gzip: Bytes,
+    etag: HeaderValue,
+    gzip_etag: HeaderValue,
+}
+
+impl Body for StoredList {
+    fn weight(&self) -> usize {
+        self.json.len() + self.gzip.len()
+    }
+}
+
+impl StoredList {
+    /// Stores a JSON body: compresses it and hashes it, once.
+    pub fn from_json(mut json: Vec<u8>) -> Self {
+        // Vectors grow by doubling; what the cache keeps must be what it weighs.
+        json.shrink_to_fit();
+        let hash = hex::encode(&Sha256::digest(&json)[..16]);
+        let etag = HeaderValue::from_str(&format!("\"{hash}\"")).expect("hex is a valid header");
+        let gzip_etag =
+            HeaderValue::from_str(&format!("\"{hash}-gz\"")).expect("hex is a valid header");
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity(json.len() / 8),
+            flate2::Compression::default(),
+        );
+        let mut gzip = encoder
+            .write_all(&json)
+            .and_then(|()| encoder.finish())
+            .unwrap_or_default();
+        gzip.shrink_to_fit();
+        Self {
+            json: Bytes::from(json),
+            gzip: Bytes::from(gzip),
+            etag,
+            gzip_etag,
+        }
+    }
+}
+
+/// What the request wishes of the cache: a refresh on `Cache-Control: no-cache` or `max-age=0`.
+pub fn wish(request: &HeaderMap) -> Wish {
+    let refresh = list_items(request, header::CACHE_CONTROL)
+        .any(|d| d.eq_ignore_ascii_case("no-cache") || d == "max-age=0");
+    if refresh { Wish::Refresh } else { Wish::Cached }
+}
+
+/// The HTTP answer for what the cache served, honouring the request's `If-None-Match` and
+/// `Accept-Encoding`.
+pub fn respond(served: Served<StoredList>, request: &HeaderMap) -> Response {
+    let (entry, how) = match served {
+        Served::Pending {
+            records_fetched,
+            total_count,
+        } => return pending(records_fetched, total_count),
+        Served::Entry { entry, how } => (entry, how),
+    };
+    // RFC 9111: a copy is fresh while `max-age` exceeds its `Age`, so `max-age` is the whole
+    // freshness lifetime and the time left is their difference (`ttl` in `Cache-Status`).
+    let age = entry.age(Instant::now()).as_secs();
+    let lifetime = entry.freshness_lifetime().as_secs();
+    let ttl = lifetime as i64 - age as i64;
+    let mut response = match entry.body() {
+        Err(not_found) => ApiError::Upstream(not_found.clone()).into_response(),
+        Ok(list) => {
+            let gzip_ok = accepts_gzip(request);
+            let etag = if gzip_ok { &list.gzip_etag } else { &list.etag };
+            if if_none_match(request, etag) {
+                let mut r = StatusCode::NOT_MODIFIED.into_response();
+                r.headers_mut().insert(header::ETAG, etag.clone());
+                r
+            } else {
+                let body = if gzip_ok {
+                    list.gzip.clone()
+                } else {
+                    list.json.clone()
+                };
+                let mut r = body.into_response();
+                let headers = r.headers_mut();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                if gzip_ok {
+                    headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                }
+                headers.insert(header::ETAG, etag.clone());
+                r
+            }
+        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_str(&format!("private, max-age={lifetime}"))
+            .expect("digits are a valid header value"),
+    );
+    headers.insert(header::AGE, HeaderValue::from(age));
+    headers.insert(
+        "cache-status",
+        HeaderValue::from_str(&cache_status(how, ttl)).expect("a valid header value"),
+    );
+    response
+}
+
+/// RFC 9211 `Cache-Status`. `fwd-status` is the status the upstream itself answered.
+fn cache_status(how: How, ttl: i64) -> String {
+    let detail = match how {
+        How::Hit => "hit".to_owned(),
+        How::StaleWhileRevalidate => "hit; detail=stale-while-revalidate".to_owned(),
+        How::Miss { collapsed: false } => "fwd=miss; stored".to_owned(),
+        How::Miss { collapsed: true } => "fwd=miss; stored; collapsed".to_owned(),
+        How::Revalidated { collapsed: false } => "fwd=stale; stored".to_owned(),
+        How::Revalidated { collapsed: true } => "fwd=stale; stored; collapsed".to_owned(),
+        How::Refreshed { collapsed: false } => "fwd=request; stored".to_owned(),
+        How::Refreshed { collapsed: true } => "fwd=request; stored; collapsed".to_owned(),
+        How::StaleIfError {
+            fwd_status: Some(status),
+        } => format!("fwd=stale; fwd-status={status}; detail=stale-if-error"),
+        How::StaleIfError { fwd_status: None } => "fwd=stale; detail=stale-if-error".to_owned(),
+        How::StaleStillFetching => "fwd=stale; detail=still-fetching".to_owned(),
+    };
+    format!("wemeet-gateway; {detail}; ttl={ttl}")
+}
+
+/// The body of a `202 Accepted`: the list is still being fetched.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FetchInProgress {
+    /// Always `fetching`.
+    #[schema(example = "fetching")]
+    pub status: &'static str,
+    /// Records received from the upstream so far.
+    #[schema(example = 12_300)]
+    pub records_fetched: usize,
+    /// Records the upstream counts for the whole list, once its first page has arrived.
+    #[schema(example = 50_000)]
+    pub total_count: Option<i64>,
+}
+
+fn pending(records_fetched: usize, total_count: Option<i64>) -> Response {
+    let body = FetchInProgress {
+        status: "fetching",
+        records_fetched,
+        total_count,
+    };
+    let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(2));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        "cache-status",
+        HeaderValue::from_static("wemeet-gateway; fwd=miss; detail=fetching"),
+    );
+    response
+}
+
+/// The items of a comma-separated request header, over all its lines, trimmed.
+fn list_items(request: &HeaderMap, name: header::HeaderName) -> impl Iterator<Item = &str> {
+    request
+        .get_all(name)
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+}
+
+/// Whether `If-None-Match` names this entity (weak comparison, as RFC 9110 asks for it).
+fn if_none_match(request: &HeaderMap, etag: &HeaderValue) -> bool {
+    let ours = etag.to_str().unwrap_or_default();
+    list_items(request, header::IF_NONE_MATCH)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
+}
+
+/// Whether `Accept-Encoding` allows gzip: an explicit `gzip` (or `x-gzip`) item decides by its
+/// q-value; otherwise `*` does; otherwise no.
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    let mut gzip = None;
+    let mut any = None;
+    for item in list_items(request, header::ACCEPT_ENCODING) {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or_default();
+        let q = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+            .map_or(Some(1.0), |(_, v)| v.trim().parse::<f32>().ok())
+            .unwrap_or(0.0);
+        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(q > 0.0);
+        } else if coding == "*" {
+            any = Some(q > 0.0);
+        }
+    }
+    gzip.or(any).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(*k, HeaderValue::from_static(v));
+        }
+        map
+    }
+
+    #[test]
+    fn request_headers_are_read_as_http_means_them() {
+        let etag = HeaderValue::from_static("\"abc\"");
+        assert!(if_none_match(
+            &headers(&[("if-none-match", "\"x\", \"abc\"")]),
+            &etag
+        ));
+        assert!(if_none_match(
+            &headers(&[("if-none-match", "W/\"abc\"")]),
+            &etag
+        ));
+        assert!(if_none_match(&headers(&[("if-none-match", "*")]), &etag));
+        assert!(!if_none_match(
+            &headers(&[("if-none-match", "\"abcd\"")]),
+            &etag
+        ));
+        assert!(accepts_gzip(&headers(&[(
+            "accept-encoding",
+            "br, gzip;q=0.5"
+        )])));
+        assert!(!accepts_gzip(&headers(&[(
+            "accept-encoding",
+            "gzip;q=0, br"
+        )])));
+        assert!(!accepts_gzip(&headers(&[])));
+        assert_eq!(
+            wish(&headers(&[("cache-control", "no-cache")])),
+            Wish::Refresh
+        );
+        assert_eq!(
+            wish(&headers(&[("cache-control", "max-age=60")])),
+            Wish::Cached
+        );
+    }
+
+    #[test]
+    fn cache_status_follows_rfc_9211() {
+        assert_eq!(cache_status(How::Hit, 30), "wemeet-gateway; hit; ttl=30");
+        assert_eq!(
+            cache_status(How::Miss { collapsed: true }, 30),
+            "wemeet-gateway; fwd=miss; stored; collapsed; ttl=30"
+        );
+        assert_eq!(
+            cache_status(
+                How::StaleIfError {
+                    fwd_status: Some(500)
+                },
+                -5
+            ),
+            "wemeet-gateway; fwd=stale; fwd-status=500; detail=stale-if-error; ttl=-5"
+        );
+        assert_eq!(
+            cache_status(How::StaleIfError { fwd_status: None }, -5),
+            "wemeet-gateway; fwd=stale; detail=stale-if-error; ttl=-5"
+        );
+        assert_eq!(
+            cache_status(How::StaleStillFetching, -5),
+            "wemeet-gateway; fwd=stale; detail=still-fetching; ttl=-5"
+        );
+    }
+}

@@ -1,0 +1,76 @@
+//! The state every handler shares: one `Clone` struct of cheap handles.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use super::auth::ApiKeys;
+use super::cached_response::StoredList;
+use crate::cache::ParticipantCache;
+use crate::upstream::{Operator, UpstreamClient};
+
+/// The cache of participant lists, storing them ready to send.
+pub type ListCache = ParticipantCache<StoredList>;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cache: ListCache,
+    default_operator: Option<Operator>,
+    keys: ApiKeys,
+    metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// The state for a gateway reading through `cache`.
+    pub fn new(
+        cache: ListCache,
+        default_operator: Option<Operator>,
+        api_key_digests: Vec<[u8; 32]>,
+        allow_anonymous: bool,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                cache,
+                default_operator,
+                keys: ApiKeys::new(api_key_digests, allow_anonymous),
+                metrics: crate::metrics::handle(),
+            }),
+        }
+    }
+
+    pub(super) fn default_operator(&self) -> Option<&Operator> {
+        self.inner.default_operator.as_ref()
+    }
+
+    pub(super) fn cache(&self) -> &ListCache {
+        &self.inner.cache
+    }
+
+    pub(super) fn keys(&self) -> &ApiKeys {
+        &self.inner.keys
+    }
+
+    fn client(&self) -> &UpstreamClient {
+        self.inner.cache.client()
+    }
+
+    /// Why the gateway is not ready, if it is not.
+    pub(super) fn lockout(&self) -> Option<&'static str> {
+        self.client().lockout()
+    }
+
+    /// The Prometheus text, with the gauges read now.
+    pub(super) fn render_metrics(&self) -> String {
+        let (entries, bytes) = self.inner.cache.size();
+        metrics::gauge!(crate::metrics::CACHE_ENTRIES).set(entries as f64);
+        metrics::gauge!(crate::metrics::CACHE_BYTES).set(bytes as f64);
+        metrics::gauge!(crate::metrics::QUOTA_AVAILABLE)
+            .set(f64::from(self.client().quota_available()));
+        self.inner.metrics.render()
+    }
+}

@@ -1,0 +1,174 @@
+//! Flights: one detached fetch per key, shared by every caller waiting for it, ended exactly once
+//! by a drop guard even if its task panics.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{Instrument, info_span, warn};
+
+use super::entry::{Body, Entry, freshness};
+use super::{CacheError, ParticipantCache};
+use crate::upstream::{ErrorClass, FetchProgress, ParticipantsQuery};
+
+/// What a flight ends with: the entry stored, or why there is none.
+pub(super) type Outcome<B> = Result<Arc<Entry<B>>, CacheError>;
+
+/// A fetch in progress, shared by every caller waiting for it.
+#[derive(Debug)]
+pub(super) struct Flight<B> {
+    /// When the caller that started it looked into the cache: an entry stored after that is
+    /// as new as this fetch would be.
+    requested_at: Instant,
+    /// Started by a caller who asked for a refresh: a fresh entry does not answer it.
+    forced: bool,
+    pub(super) progress: FetchProgress,
+    pub(super) done: watch::Sender<Option<Outcome<B>>>,
+}
+
+/// The running fetches, by key.
+pub(super) type Flights<B> = HashMap<ParticipantsQuery, Arc<Flight<B>>>;
+
+impl<B: Body> ParticipantCache<B> {
+    /// The flight for `key`: the one running (`true`: the caller collapsed into it), or a new
+    /// one, started detached from the caller.
+    pub(super) fn start_or_join(
+        &self,
+        key: &ParticipantsQuery,
+        requested_at: Instant,
+        forced: bool,
+    ) -> (Arc<Flight<B>>, bool) {
+        let mut flights = self.inner.flights();
+        if let Some(flight) = flights.get(key) {
+            return (flight.clone(), true);
+        }
+        let flight = Arc::new(Flight {
+            requested_at,
+            forced,
+            progress: FetchProgress::default(),
+            done: watch::Sender::new(None),
+        });
+        flights.insert(key.clone(), flight.clone());
+        drop(flights);
+        metrics::counter!(crate::metrics::CACHE_FETCHES).increment(1);
+        let span = info_span!("cache_fetch", meeting_id = key.meeting_id());
+        tokio::spawn(
+            self.clone()
+                .fetch(key.clone(), flight.clone())
+                .instrument(span),
+        );
+        (flight, false)
+    }
+
+    /// The detached fetch: stores the result, then tells every waiter.
+    async fn fetch(self, key: ParticipantsQuery, flight: Arc<Flight<B>>) {
+        let mut landing = Landing {
+            cache: &self,
+            key: &key,
+            flight: &flight,
+            done: false,
+        };
+        let inner = &self.inner;
+        // A fetch that finished between the caller's look and this flight's start already
+        // stored what this one would fetch (or, unless a refresh was asked for, something fresh).
+        if let Some(entry) = inner.entries.get(&key).await
+            && (entry.fetched_at() >= flight.requested_at
+                || (!flight.forced && entry.is_fresh(Instant::now())))
+        {
+            landing.finish(Ok(entry), false).await;
+            return;
+        }
+        let result = inner
+            .client
+            .fetch_participants_reporting(&key, &flight.progress)
+            .await;
+        let config = &inner.config;
+        let outcome = match result {
+            Ok(list) => {
+                let ttl = freshness(&list, config);
+                let render = inner.render;
+                match tokio::task::spawn_blocking(move || render(list)).await {
+                    Ok(body) => Ok(Entry::list(body, ttl, config)),
+                    Err(error) => {
+                        tracing::error!(%error, "rendering the list failed");
+                        Err(CacheError::Internal("rendering the list failed"))
+                    }
+                }
+            }
+            // "No such meeting" is remembered briefly, so that repeated asks cost no quota.
+            Err(error) if error.class() == ErrorClass::NotFound => {
+                Ok(Entry::not_found(error, config))
+            }
+            Err(error) => Err(CacheError::Upstream(error)),
+        };
+        if let Err(error) = &outcome {
+            warn!(%error, "fetch failed; nothing cached");
+            if error.is_refusal() {
+                // The upstream refuses this list now: a stale copy must not outlive that.
+                inner.entries.invalidate(&key).await;
+            } else if let Some(stale) = inner.entries.get(&key).await {
+                stale.note_failed_refresh(error.failure());
+            }
+        }
+        landing.finish(outcome.map(Arc::new), true).await;
+    }
+}
+
+/// Ends a flight exactly once: stores the result (unless the meeting's cache was dropped while
+/// it ran), unregisters the flight, and wakes every waiter. If the fetch task panics, the drop
+/// does the same with an internal error, so that no key stays stuck on a dead flight.
+struct Landing<'a, B: Body> {
+    cache: &'a ParticipantCache<B>,
+    key: &'a ParticipantsQuery,
+    flight: &'a Arc<Flight<B>>,
+    done: bool,
+}
+
+impl<B: Body> Landing<'_, B> {
+    async fn finish(&mut self, outcome: Outcome<B>, store: bool) {
+        // Store first, unregister after: a caller arriving in between joins this flight, or
+        // finds the new entry; never neither.
+        if let (Ok(entry), true, true) = (&outcome, store, self.is_current()) {
+            let entries = &self.cache.inner.entries;
+            entries.insert(self.key.clone(), entry.clone()).await;
+            // A `DELETE .../cache` that came while storing unregistered this flight, but its
+            // invalidation may predate the insert: drop what was just stored.
+            if !self.is_current() {
+                entries.invalidate(self.key).await;
+            }
+        }
+        self.unregister();
+        self.flight.done.send_replace(Some(outcome));
+        self.done = true;
+    }
+
+    /// Whether the registry still holds this flight for its key (a `DELETE .../cache` removes it).
+    fn is_registered(&self, flights: &Flights<B>) -> bool {
+        flights
+            .get(self.key)
+            .is_some_and(|f| Arc::ptr_eq(f, self.flight))
+    }
+
+    fn is_current(&self) -> bool {
+        self.is_registered(&self.cache.inner.flights())
+    }
+
+    /// Removes the flight from the registry if it is still this one.
+    fn unregister(&self) {
+        let mut flights = self.cache.inner.flights();
+        if self.is_registered(&flights) {
+            flights.remove(self.key);
+        }
+    }
+}
+
+impl<B: Body> Drop for Landing<'_, B> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.unregister();
+            let error = CacheError::Internal("the fetch stopped without an answer");
+            self.flight.done.send_replace(Some(Err(error)));
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The participant-list cache: one upstream pass per list however many callers ask, fresh when
+//! it matters, stale when the upstream fails. No HTTP here: the API hands in the renderer that
+//! turns a fetched list into the body to store, and gives the answers their HTTP form.
+//!
+//! - [`decision`]: what to do with a request, as pure functions (hit, stale-while-revalidate,
+//!   stale-if-error, revalidate, miss, still fetching).
+//! - [`entry`]: one cached answer, its freshness and expiry.
+//! - [`flight`]: the shared, detached fetch and its drop guard.
+//!
+//! Each entry is the renderer's body, made once per fetch: a hit copies and renders nothing.
+//! Concurrent misses for one key share one fetch, which runs detached from the requests: a
+//! caller that gives up does not cancel it. Freshness is kept on tokio's clock (tests pause
+//! it); moka's own expiry only reclaims memory once an entry is past any use.
+
+mod decision;
+mod entry;
+mod flight;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use decision::{Decision, Failure, Settled, Waited, decide, settle};
+pub use decision::{How, Wish};
+use entry::UntilUnusable;
+pub use entry::{Body, Entry, Render};
+use flight::Flights;
+
+use crate::upstream::{ParticipantsQuery, UpstreamClient, UpstreamError};
+
+/// How the cache sizes and ages its entries.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Bytes of bodies held at most.
+    pub max_bytes: u64,
+    /// Freshness of a meeting that has ended: scheduled end passed, nobody still in.
+    pub ttl_ended: Duration,
+    /// Freshness of a meeting in progress.
+    pub ttl_live: Duration,
+    /// Freshness of a meeting that has not started.
+    pub ttl_not_started: Duration,
+    /// How long past its freshness an entry may still stand in for a failing upstream.
+    pub stale_if_error: Duration,
+    /// How long a caller waits for a fetch before getting the stale entry or a pending answer.
+    pub fetch_wait: Duration,
+    /// How long "no such meeting" is remembered.
+    pub not_found_ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    /// The production defaults, as the configuration documents them.
+    fn default() -> Self {
+        Self {
+            max_bytes: 256 * 1024 * 1024,
+            ttl_ended: Duration::from_secs(3600),
+            ttl_live: Duration::from_secs(30),
+            ttl_not_started: Duration::from_secs(30),
+            stale_if_error: Duration::from_secs(24 * 3600),
+            fetch_wait: Duration::from_secs(20),
+            not_found_ttl: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why the cache has no answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CacheError {
+    /// The upstream failed or refused.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// The cache itself failed: the renderer panicked, or a fetch task died.
+    #[error("the cache failed: {0}")]
+    Internal(&'static str),
+}
+
+impl CacheError {
+    /// Whether the upstream refused the request (see [`crate::upstream::ErrorClass::is_refusal`]):
+    /// then no stale copy stands in.
+    fn is_refusal(&self) -> bool {
+        match self {
+            Self::Upstream(error) => error.class().is_refusal(),
+            Self::Internal(_) => false,
+        }
+    }
+
+    fn failure(&self) -> Failure {
+        Failure {
+            fwd_status: match self {
+                Self::Upstream(error) => error.http_status(),
+                Self::Internal(_) => None,
+            },
+        }
+    }
+}
+
+/// What the cache answered.
+#[derive(Debug)]
+pub enum Served<B> {
+    /// An entry, and how it came to be served.
+    Entry { entry: Arc<Entry<B>>, how: How },
+    /// The list is still being fetched: how far it has got.
+    Pending {
+        records_fetched: usize,
+        total_count: Option<i64>,
+    },
+}
+
+/// The cache: a cheap handle.
+#[derive(Debug)]
+pub struct ParticipantCache<B: Body> {
+    inner: Arc<Inner<B>>,
+}
+
+impl<B: Body> Clone for ParticipantCache<B> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner<B: Body> {
+    client: UpstreamClient,
+    render: Render<B>,
+    config: CacheConfig,
+    entries: moka::future::Cache<ParticipantsQuery, Arc<Entry<B>>>,
+    flights: Mutex<Flights<B>>,
+}
+
+impl<B: Body> Inner<B> {
+    /// The registry of running fetches. A panic while it was held leaves nothing half-done
+    /// (each use is one map operation), so a poisoned lock is used as it is.
+    fn flights(&self) -> std::sync::MutexGuard<'_, Flights<B>> {
+        self.flights.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<B: Body> ParticipantCache<B> {
+    /// A cache over `client`, storing what `render` makes of each fetched list.
+    pub fn new(client: UpstreamClient, config: CacheConfig, render: Render<B>) -> Self {
+        // LRU rather than moka's default TinyLFU admission: a list just fetched at the cost of
+        // upstream quota must always be kept, or the next caller would fetch it again.
+        let entries = moka::future::Cache::builder()
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
+            .max_capacity(config.max_bytes)
+            .weigher(|_, entry: &Arc<Entry<B>>| entry.weight())
+            .expire_after(UntilUnusable)
+            .support_invalidation_closures()
+            .build();
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                render,
+                config,
+                entries,
+                flights: Mutex::default(),
+            }),
+        }
+    }
+
+    pub fn client(&self) -> &UpstreamClient {
+        &self.inner.client
+    }
+
+    /// The answer for `key`: from the cache, or from a fetch shared with every other caller.
+    pub async fn get(&self, key: &ParticipantsQuery, wish: Wish) -> Result<Served<B>, CacheError> {
+        let now = Instant::now();
+        let held = self.inner.entries.get(key).await.map(|entry| {
+            let state = entry.state();
+            (entry, state)
+        });
+        let (why, stale) = match decide(held, wish, now) {
+            Decision::Hit(entry) => {
+                count("hit");
+                return Ok(Served::Entry {
+                    entry,
+                    how: How::Hit,
+                });
+            }
+            Decision::ServeStale(entry, how) => {
+                self.start_or_join(key, now, false);
+                count(stale_label(how));
+                return Ok(Served::Entry { entry, how });
+            }
+            Decision::Fetch(why, stale) => (why, stale),
+        };
+        let (flight, collapsed) = self.start_or_join(key, now, wish == Wish::Refresh);
+        count(if collapsed { "collapsed" } else { "miss" });
+        let mut done = flight.done.subscribe();
+        let waited =
+            tokio::time::timeout(self.inner.config.fetch_wait, done.wait_for(Option::is_some))
+                .await;
+        let waited = match waited {
+            Err(_) => Waited::StillFetching,
+            Ok(outcome) => match outcome.ok().and_then(|outcome| (*outcome).clone()) {
+                Some(Ok(entry)) => Waited::Landed(entry),
+                Some(Err(error)) => Waited::Failed(error),
+                // `wait_for` returns only an outcome, and the sender lives in the flight held
+                // here; answered all the same.
+                None => Waited::Failed(CacheError::Internal("a flight ended without an outcome")),
+            },
+        };
+        match settle(why, collapsed, waited, stale) {
+            Settled::Landed(entry, how) => Ok(Served::Entry { entry, how }),
+            Settled::Stale(entry, how) => {
+                count(stale_label(how));
+                Ok(Served::Entry { entry, how })
+            }
+            Settled::Pending => {
+                count("pending");
+                Ok(Served::Pending {
+                    records_fetched: flight.progress.records(),
+                    total_count: flight.progress.total_count(),
+                })
+            }
+            Settled::Failed(error) => Err(error),
+        }
+    }
+
+    /// Drops every cached list of one meeting. Fetches already running for it still answer
+    /// their callers, but store nothing.
+    pub fn invalidate_meeting(&self, meeting_id: &str) {
+        self.inner
+            .flights()
+            .retain(|key, _| key.meeting_id() != meeting_id);
+        let meeting_id = meeting_id.to_owned();
+        // Fails only when closures are not supported, and they are.
+        let _ = self
+            .inner
+            .entries
+            .invalidate_entries_if(move |key, _| key.meeting_id() == meeting_id);
+    }
+
+    /// Entries and bytes held, for the metrics.
+    pub fn size(&self) -> (u64, u64) {
+        (
+            self.inner.entries.entry_count(),
+            self.inner.entries.weighted_size(),
+        )
+    }
+
+    /// Lets moka apply pending evictions now (tests and metrics read exact sizes after it).
+    pub async fn settle(&self) {
+        self.inner.entries.run_pending_tasks().await;
+    }
+}
+
+/// The metric label of a stale answer.
+fn stale_label(how: How) -> &'static str {
+    match how {
+        How::StaleWhileRevalidate => "stale_while_revalidate",
+        _ => "stale_if_error",
+    }
+}
+
+fn count(result: &'static str) {
+    metrics::counter!(crate::metrics::CACHE_REQUESTS, "result" => result).increment(1);
+}
