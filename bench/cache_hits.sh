@@ -11,6 +11,9 @@
 #
 # Usage: bench/cache_hits.sh   (CONNECTIONS=64 DURATION=10s ROUNDS=3; needs wrk and nginx:
 #        apt-get install wrk nginx-light)
+# A/B:   BASELINE=path/to/another/wemeet-gateway bench/cache_hits.sh also runs that build as a
+#        second gateway against the same simulator, loaded right before this one each time
+#        ("baseline" lines), so that a change is measured against the code it replaced in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 connections=${CONNECTIONS:-64}
@@ -38,14 +41,21 @@ target/release/wemeet-gateway simulate --listen "127.0.0.1:$upstream_port" \
     --calls-per-minute 100000 >"$work/simulator.log" 2>&1 &
 pids+=($!)
 key=bench-key-$RANDOM$RANDOM
+start_gateway() { # binary port log
+    WEMEET_API_BASE="http://127.0.0.1:$upstream_port" WEMEET_APP_ID=200000001 \
+    WEMEET_SECRET_ID=AKIDdemoSecretId WEMEET_SECRET_KEY=demo-secret-key-not-for-production \
+    WEMEET_OPERATOR_USERID=owner1 GATEWAY_LISTEN="127.0.0.1:$2" \
+    GATEWAY_API_KEYS=$(printf %s "$key" | sha256sum | cut -d' ' -f1) RUST_LOG=warn \
+        "$1" serve >"$3" 2>&1 &
+    pids+=($!)
+    wait_for "http://127.0.0.1:$2/healthz"
+}
 gateway_port=$(port)
-WEMEET_API_BASE="http://127.0.0.1:$upstream_port" WEMEET_APP_ID=200000001 \
-WEMEET_SECRET_ID=AKIDdemoSecretId WEMEET_SECRET_KEY=demo-secret-key-not-for-production \
-WEMEET_OPERATOR_USERID=owner1 GATEWAY_LISTEN="127.0.0.1:$gateway_port" \
-GATEWAY_API_KEYS=$(printf %s "$key" | sha256sum | cut -d' ' -f1) RUST_LOG=warn \
-    target/release/wemeet-gateway serve >"$work/gateway.log" 2>&1 &
-pids+=($!)
-wait_for "http://127.0.0.1:$gateway_port/healthz"
+start_gateway target/release/wemeet-gateway "$gateway_port" "$work/gateway.log"
+if [ -n "${BASELINE:-}" ]; then
+    baseline_port=$(port)
+    start_gateway "$BASELINE" "$baseline_port" "$work/baseline.log"
+fi
 
 nginx_port=$(port)
 cat >"$work/nginx.conf" <<CONF
@@ -92,6 +102,15 @@ for kind in small json gzip; do
 done
 cmp -s <(curl -fs "http://127.0.0.1:$nginx_port/gzip-copy/body") "$work/root/gzip/body" \
     || { echo "nginx's gzip-copy location serves different bytes"; exit 1; }
+if [ -n "${BASELINE:-}" ]; then
+    for kind in small json gzip; do
+        path=$small; [ "$kind" = small ] || path=$list
+        header=""; [ "$kind" = gzip ] && header="Accept-Encoding: gzip"
+        cmp -s <(curl -fs -H "$auth" ${header:+-H "$header"} "http://127.0.0.1:$baseline_port$path") \
+               "$work/root/$kind/body" \
+            || { echo "the baseline serves different bytes for $kind"; exit 1; }
+    done
+fi
 echo "$(nproc) cores; wrk -t2 -c$connections -d$duration --latency"
 
 run() { # name url [header] [header]
@@ -111,6 +130,9 @@ for round in $(seq 1 "$rounds"); do
         run "nginx $kind" "http://127.0.0.1:$nginx_port/$kind/body" "$header"
         if [ "$kind" = gzip ]; then
             run "nginx gzip-copy" "http://127.0.0.1:$nginx_port/gzip-copy/body" "$header"
+        fi
+        if [ -n "${BASELINE:-}" ]; then
+            run "baseline $kind" "http://127.0.0.1:$baseline_port$path" "$auth" "$header"
         fi
         run "gateway $kind" "http://127.0.0.1:$gateway_port$path" "$auth" "$header"
     done
