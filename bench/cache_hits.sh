@@ -14,6 +14,7 @@
 # A/B:   BASELINE=path/to/another/wemeet-gateway bench/cache_hits.sh also runs that build as a
 #        second gateway against the same simulator, loaded right before this one each time
 #        ("baseline" lines), so that a change is measured against the code it replaced in one run.
+#        GATEWAY=path/to/wemeet-gateway uses that build instead of building this tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 connections=${CONNECTIONS:-64}
@@ -22,7 +23,8 @@ rounds=${ROUNDS:-3}
 for tool in wrk nginx; do
     command -v "$tool" >/dev/null || { echo "needs $tool: apt-get install wrk nginx-light"; exit 1; }
 done
-cargo build --release --quiet
+gateway_bin=${GATEWAY:-target/release/wemeet-gateway}
+[ -n "${GATEWAY:-}" ] || cargo build --release --quiet
 work=$(mktemp -d)
 chmod 755 "$work"   # nginx workers run unprivileged and must read the file
 pids=()
@@ -37,7 +39,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 wait_for() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; exit 1; }
 
 upstream_port=$(port)
-target/release/wemeet-gateway simulate --listen "127.0.0.1:$upstream_port" \
+"$gateway_bin" simulate --listen "127.0.0.1:$upstream_port" \
     --calls-per-minute 100000 >"$work/simulator.log" 2>&1 &
 pids+=($!)
 key=bench-key-$RANDOM$RANDOM
@@ -51,7 +53,7 @@ start_gateway() { # binary port log
     wait_for "http://127.0.0.1:$2/healthz"
 }
 gateway_port=$(port)
-start_gateway target/release/wemeet-gateway "$gateway_port" "$work/gateway.log"
+start_gateway "$gateway_bin" "$gateway_port" "$work/gateway.log"
 if [ -n "${BASELINE:-}" ]; then
     baseline_port=$(port)
     start_gateway "$BASELINE" "$baseline_port" "$work/baseline.log"

@@ -44,7 +44,7 @@ pub struct Gateway {
 /// Why a gateway could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("WEMEET_API_BASE: {0}")]
+    #[error("the upstream client: {0}")]
     Client(#[from] ClientBuildError),
     #[error(transparent)]
     Bind(#[from] BindError),
@@ -54,9 +54,10 @@ impl Gateway {
     /// Builds the gateway from its settings and binds its listener.
     pub async fn build(settings: Settings) -> Result<Self, BuildError> {
         let client = UpstreamClient::new(settings.upstream)?;
-        let cache = ParticipantCache::new(client, settings.cache, api::render);
+        let cache = ParticipantCache::new(client.clone(), settings.cache, api::render);
         let state = AppState::new(
             cache,
+            client,
             settings.default_operator,
             settings.api_key_digests,
             settings.allow_anonymous,

@@ -263,6 +263,13 @@ impl ServeArgs {
                 reason: "must be longer than GATEWAY_FETCH_WAIT, or callers time out before they get the list or a 202".into(),
             });
         }
+        if crate::upstream::client::origin(&upstream.api_base).is_none() {
+            return Err(ConfigError::Invalid {
+                name: "WEMEET_API_BASE",
+                // Not repeated: a URL may carry a password.
+                reason: "must be scheme, host and optional port only, like https://api.meeting.qq.com (no path, query or user)".into(),
+            });
+        }
         let credentials =
             upstream
                 .credentials
@@ -613,6 +620,60 @@ mod tests {
             err.contains("entry 2") && !err.contains("my-plain-key"),
             "{err}"
         );
+    }
+
+    /// `Settings::new`, `ClientConfig::new` and `CacheConfig::default` repeat the defaults the
+    /// flags document; they must say the same.
+    #[test]
+    fn built_settings_default_to_what_serve_documents() {
+        let cli = Cli::try_parse_from([
+            "wemeet-gateway",
+            "serve",
+            "--allow-anonymous=true",
+            "--app-id=1",
+            "--secret-id=id",
+            "--secret-key=key",
+        ])
+        .expect("parses");
+        let Mode::Serve(args) = cli.mode else {
+            panic!("serve was asked for");
+        };
+        let parsed = args.into_settings().expect("valid");
+        let built = Settings::new(
+            parsed.listen.clone(),
+            ClientConfig::new(
+                parsed.upstream.base_url.clone(),
+                parsed.upstream.credentials.clone(),
+            ),
+        );
+        assert_eq!(built.cache, parsed.cache);
+        assert_eq!(built.request_timeout, parsed.request_timeout);
+        assert_eq!(built.shutdown_grace, parsed.shutdown_grace);
+        let (b, p) = (&built.upstream, &parsed.upstream);
+        assert_eq!(b.calls_per_minute, p.calls_per_minute);
+        assert_eq!(b.page_timeout, p.page_timeout);
+        assert_eq!(b.list_deadline, p.list_deadline);
+        assert_eq!(p.base_url, "https://api.meeting.qq.com");
+    }
+
+    #[test]
+    fn an_api_base_with_a_path_or_a_user_is_refused_without_repeating_it() {
+        let cli = Cli::try_parse_from([
+            "wemeet-gateway",
+            "serve",
+            "--allow-anonymous=true",
+            "--app-id=1",
+            "--secret-id=id",
+            "--secret-key=key",
+            "--api-base=https://user:hunter2@api.example.com/v1",
+        ])
+        .expect("parses");
+        let Mode::Serve(args) = cli.mode else {
+            panic!("serve was asked for");
+        };
+        let error = args.into_settings().expect_err("refused").to_string();
+        assert!(error.starts_with("WEMEET_API_BASE: "), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]

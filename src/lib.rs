@@ -1,6 +1,6 @@
 //! wemeet-gateway: reads Tencent Meeting participant lists for internal frontends.
 //!
-//! A request flows one way, each layer calling only the one below it:
+//! A request flows one way, and no module imports one above it:
 //!
 //! 1. [`app`], the composition root, built once from [`config::Settings`]: middleware
 //!    (request metrics, CORS, request id, tracing, panics, timeout, body limit), then the router.
@@ -11,7 +11,7 @@
 //! 3. [`cache`]: fresh entries answer at once; misses for one list share one detached fetch,
 //!    whose result the API's renderer turns into the stored body. No HTTP in it.
 //! 4. [`upstream`]: the Tencent Meeting client: pacing, signing, paging, retries, errors
-//!    classified where they arise.
+//!    classified where they arise. (`/readyz` and the quota gauge read its state directly.)
 //!
 //! Beside the flow: [`simulator`], a simulated upstream with its own copy of Tencent's limits
 //! (for the demo, tests and benchmarks); [`modes`], what each subcommand runs; [`server`],

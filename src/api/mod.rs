@@ -11,10 +11,9 @@ mod health;
 mod participants;
 mod state;
 
-pub use auth::Authorized;
 pub use cached_response::StoredList;
 pub use participants::render;
-pub use state::{AppState, ListCache};
+pub use state::AppState;
 
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};

@@ -6,13 +6,30 @@ use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
+use super::AppState;
+use super::auth::Authorized;
 use super::cached_response::{self, FetchInProgress, StoredList};
-use super::{AppState, Authorized};
 use crate::error::{ApiError, Problem};
-use crate::upstream::query::{MeetingPath, ParticipantsParams, meeting_id};
+use crate::upstream::query::{ParticipantsParams, meeting_id};
 use crate::upstream::{Completeness, Participant, ParticipantList, RECORD_CAP};
+
+/// The meeting a route's path names, documented once for every route that takes it; checked
+/// by [`meeting_id`], whose limits the pattern states.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // the handlers read the path themselves; this type documents it
+struct MeetingPath {
+    /// The meeting's id (`meeting_id` in Tencent's APIs, not the 9-digit meeting code).
+    #[param(
+        min_length = 1,
+        max_length = 32,
+        pattern = r"^[0-9]{1,32}$",
+        example = "144115214488302892"
+    )]
+    meeting_id: String,
+}
 
 /// List everyone who joined a meeting
 ///
@@ -48,7 +65,7 @@ use crate::upstream::{Completeness, Participant, ParticipantList, RECORD_CAP};
                 ("ETag" = String, description = "Strong validator of this body (differs for its gzip form)."),
                 ("Cache-Control" = String, description = "`private, max-age=N`: this copy's whole freshness lifetime in seconds; with `Age`, it is fresh for `N − Age` more seconds (RFC 9111)."),
                 ("Age" = u64, description = "Seconds since the list was fetched from the upstream."),
-                ("Cache-Status" = String, description = "RFC 9211, from `wemeet-gateway`: `hit` (fresh copy); `hit; detail=stale-while-revalidate` (stale copy, refreshed in the background); `fwd=miss` (fetched now); `fwd=stale` (the copy held was too stale to serve at once, fetched now); `fwd=request` (refresh asked for); `fwd=stale; fwd-status=N; detail=stale-if-error` (the upstream failed with N, this time or on the last refresh; a stale copy is served); `fwd=stale; detail=still-fetching` (a refresh outlasted the wait, the copy held is served). `stored` when the answer was stored, `collapsed` when the request joined a fetch already running, and `ttl`: the remaining freshness in seconds, negative when stale."),
+                ("Cache-Status" = String, description = "RFC 9211, from `wemeet-gateway`: `hit` (fresh copy); `hit; detail=stale-while-revalidate` (stale copy, refreshed in the background); `fwd=miss` (fetched now); `fwd=stale` (the copy held was too stale to serve at once, fetched now); `fwd=request` (refresh asked for); `fwd=stale; fwd-status=N; detail=stale-if-error` (the refresh failed, this time or the last time it ran, and a stale copy is served; `N` is the HTTP status the upstream itself answered, left out when it answered none, as on a timeout); `fwd=stale; detail=still-fetching` (a refresh outlasted the wait, the copy held is served). `stored` when the answer was stored, `collapsed` when the request joined a fetch already running, and `ttl`: the remaining freshness in seconds, negative when stale."),
                 ("Vary" = String, description = "`Accept-Encoding`: the body is gzip-compressed when the caller accepts it."),
                 ("Content-Encoding" = String, description = "`gzip` when the body is compressed; absent otherwise."),
             ),
@@ -93,9 +110,11 @@ pub async fn list_participants(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    // The path is checked first, so that a bad id is what a 400 names.
+    let meeting_id = meeting_id(&path_meeting_id(meeting))?;
     let now = crate::clock::unix_now().as_secs() as i64;
     let query = ParticipantsParams::from_query_string(raw.as_deref().unwrap_or(""))?.into_query(
-        &path_meeting_id(meeting),
+        &meeting_id,
         state.default_operator(),
         now,
     )?;

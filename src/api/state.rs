@@ -10,7 +10,7 @@ use crate::cache::ParticipantCache;
 use crate::upstream::{Operator, UpstreamClient};
 
 /// The cache of participant lists, storing them ready to send.
-pub type ListCache = ParticipantCache<StoredList>;
+type ListCache = ParticipantCache<StoredList>;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -20,15 +20,18 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     cache: ListCache,
+    /// The client the cache fetches through, for readiness and the quota gauge.
+    client: UpstreamClient,
     default_operator: Option<Operator>,
     keys: ApiKeys,
     metrics: PrometheusHandle,
 }
 
 impl AppState {
-    /// The state for a gateway reading through `cache`.
+    /// The state for a gateway reading through `cache`, which fetches with `client`.
     pub fn new(
         cache: ListCache,
+        client: UpstreamClient,
         default_operator: Option<Operator>,
         api_key_digests: Vec<[u8; 32]>,
         allow_anonymous: bool,
@@ -36,6 +39,7 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 cache,
+                client,
                 default_operator,
                 keys: ApiKeys::new(api_key_digests, allow_anonymous),
                 metrics: crate::metrics::handle(),
@@ -55,13 +59,9 @@ impl AppState {
         &self.inner.keys
     }
 
-    fn client(&self) -> &UpstreamClient {
-        self.inner.cache.client()
-    }
-
     /// Why the gateway is not ready, if it is not.
     pub(super) fn lockout(&self) -> Option<&'static str> {
-        self.client().lockout()
+        self.inner.client.lockout()
     }
 
     /// The Prometheus text, with the gauges read now.
@@ -70,7 +70,7 @@ impl AppState {
         metrics::gauge!(crate::metrics::CACHE_ENTRIES).set(entries as f64);
         metrics::gauge!(crate::metrics::CACHE_BYTES).set(bytes as f64);
         metrics::gauge!(crate::metrics::QUOTA_AVAILABLE)
-            .set(f64::from(self.client().quota_available()));
+            .set(f64::from(self.inner.client.quota_available()));
         self.inner.metrics.render()
     }
 }

@@ -23,14 +23,15 @@ use tokio::time::Instant;
 
 use decision::{Decision, Failure, Settled, Waited, decide, settle};
 pub use decision::{How, Wish};
+use entry::Render;
 use entry::UntilUnusable;
-pub use entry::{Body, Entry, Render};
+pub use entry::{Body, Entry};
 use flight::Flights;
 
 use crate::upstream::{ParticipantsQuery, UpstreamClient, UpstreamError};
 
 /// How the cache sizes and ages its entries.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheConfig {
     /// Bytes of bodies held at most.
     pub max_bytes: u64,
@@ -158,10 +159,6 @@ impl<B: Body> ParticipantCache<B> {
                 flights: Mutex::default(),
             }),
         }
-    }
-
-    pub fn client(&self) -> &UpstreamClient {
-        &self.inner.client
     }
 
     /// The answer for `key`: from the cache, or from a fetch shared with every other caller.

@@ -156,14 +156,20 @@ fn records(meeting_id: &str, raw: Vec<Box<RawValue>>) -> Result<Vec<Record>, Dat
             let parsed: RecordTimes = serde_json::from_str(json.get()).map_err(|e| {
                 DatasetError::Invalid(format!("meeting {meeting_id}, record {i}: {e}"))
             })?;
-            let join_time = parsed.join_time.seconds_if_set().ok_or_else(|| {
+            let bad = |field: &str| {
                 DatasetError::Invalid(format!(
-                    "meeting {meeting_id}, record {i}: join_time is not unix seconds"
+                    "meeting {meeting_id}, record {i}: {field} is not unix seconds"
                 ))
-            })?;
+            };
+            let join_time = parsed.join_time.seconds().ok_or_else(|| bad("join_time"))?;
+            let left_time = match parsed.left_time {
+                None => None,
+                Some(left) if left.is_empty() => None,
+                Some(left) => Some(left.seconds().ok_or_else(|| bad("left_time"))?),
+            };
             Ok(Record {
                 join_time,
-                left_time: parsed.left_time.as_ref().and_then(UnixTime::seconds_if_set),
+                left_time,
                 json,
             })
         })
@@ -187,11 +193,16 @@ enum UnixTime {
 }
 
 impl UnixTime {
-    fn seconds_if_set(&self) -> Option<i64> {
+    fn seconds(&self) -> Option<i64> {
         match self {
             Self::Number(n) => Some(*n),
             Self::Text(t) => t.trim().parse().ok(),
         }
+    }
+
+    /// Tencent's "still in the meeting".
+    fn is_empty(&self) -> bool {
+        matches!(self, Self::Text(t) if t.trim().is_empty())
     }
 }
 

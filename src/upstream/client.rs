@@ -493,7 +493,7 @@ fn backoff(policy: &RetryPolicy, retry: u32) -> Duration {
 }
 
 /// `scheme://host[:port]` of a base URL with no path, query or credentials; `None` otherwise.
-fn origin(base: &str) -> Option<Url> {
+pub(crate) fn origin(base: &str) -> Option<Url> {
     let url = Url::parse(base).ok()?;
     let plain = matches!(url.scheme(), "http" | "https")
         && url.host_str().is_some()

@@ -123,22 +123,6 @@ fn operator_text(parameter: &'static str, value: &str) -> Result<String, Invalid
     Ok(value.to_owned())
 }
 
-/// The meeting a route's path names, documented once for every route that takes it; checked
-/// by [`meeting_id`].
-#[derive(Debug, IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)] // the handlers read the path themselves; this type documents it
-pub struct MeetingPath {
-    /// The meeting's id (`meeting_id` in Tencent's APIs, not the 9-digit meeting code).
-    #[param(
-        min_length = 1,
-        max_length = 32,
-        pattern = r"^[0-9]{1,32}$",
-        example = "144115214488302892"
-    )]
-    meeting_id: String,
-}
-
 /// The participants query's parameters, as a caller gives them in the query string: raw text,
 /// no rule applied yet. The OpenAPI document's parameters come from this type, so their limits
 /// are stated here, beside the checks in [`ParticipantsParams::into_query`] that they describe.
@@ -148,30 +132,30 @@ pub struct ParticipantsParams {
     /// The sub-meeting of a recurring meeting (`current_sub_meeting_id` in Tencent's meeting
     /// APIs). Required for recurring meetings.
     #[param(value_type = Option<String>, min_length = 1, max_length = 32, pattern = r"^[0-9]{1,32}$", example = "1717000001")]
-    pub sub_meeting_id: Option<String>,
+    sub_meeting_id: Option<String>,
     /// Only participations from this time on (unix seconds). Not after `end_time`; the window
     /// spans at most 31 days. Without `end_time` the window ends now, so `start_time` must be
     /// within the last 31 days (less 10 minutes, for the time a fetch takes). The upstream
     /// ignores the window for recurring meetings.
     #[param(value_type = Option<i64>, minimum = 0, maximum = 999_999_999_999_i64)]
-    pub start_time: Option<String>,
+    start_time: Option<String>,
     /// Only participations until this time (unix seconds). Not before `start_time`; the window
     /// spans at most 31 days. Without `start_time` the window starts 31 days ago, so `end_time`
     /// must be within the last 31 days (less 10 minutes).
     #[param(value_type = Option<i64>, minimum = 0, maximum = 999_999_999_999_i64)]
-    pub end_time: Option<String>,
+    end_time: Option<String>,
     /// Read the list on behalf of this enterprise user (the meeting's creator or an enterprise
     /// admin), instead of the gateway's configured operator. Not with `operator_id`.
     #[param(value_type = Option<String>, min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9._@+-]{1,64}$", example = "owner1")]
-    pub userid: Option<String>,
+    userid: Option<String>,
     /// Read the list on behalf of this operator instead; requires `operator_id_type`. Not with
     /// `userid`.
     #[param(value_type = Option<String>, min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9._@+-]{1,64}$")]
-    pub operator_id: Option<String>,
+    operator_id: Option<String>,
     /// The kind of `operator_id`: 3 (a Rooms id) is the only one the upstream supports. Only
     /// with `operator_id`.
     #[param(value_type = Option<u8>, minimum = 3, maximum = 3)]
-    pub operator_id_type: Option<String>,
+    operator_id_type: Option<String>,
 }
 
 /// Longest `start_time` or `end_time` accepted, in digits (the spec's maximum is 12 nines).
@@ -553,11 +537,9 @@ mod tests {
                 .unwrap_or_else(|| panic!("{name} is documented"))["schema"]
                 .clone()
         };
-        let path = serde_json::to_value(MeetingPath::into_params(|| None)).expect("serializes");
-        for id in [&path[0]["schema"], &schema("sub_meeting_id")] {
-            assert_eq!(id["maxLength"], MAX_ID_DIGITS);
-            assert_eq!(id["pattern"], format!("^[0-9]{{1,{MAX_ID_DIGITS}}}$"));
-        }
+        let id = schema("sub_meeting_id");
+        assert_eq!(id["maxLength"], MAX_ID_DIGITS);
+        assert_eq!(id["pattern"], format!("^[0-9]{{1,{MAX_ID_DIGITS}}}$"));
         for operator in ["userid", "operator_id"] {
             assert_eq!(schema(operator)["maxLength"], MAX_OPERATOR_LEN);
             assert_eq!(
