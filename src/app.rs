@@ -2,11 +2,10 @@
 //! upstream client, the cache with the API's renderer, the state, the router and its middleware
 //! stack). `serve`, `demo`, the tests and the benchmarks all build it this way.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{PoisonError, RwLock};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -16,7 +15,6 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use metrics::SharedString;
 use tower::{Layer, Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -91,32 +89,30 @@ impl Gateway {
     }
 }
 
-/// Route templates as metric labels, made once each: the matched route's template, never the
-/// raw path (ids would explode the label set). The templates are the router's own, so there is
-/// no second list of routes to keep in step.
-#[derive(Debug, Clone, Default)]
-struct RouteLabels(Arc<RwLock<HashMap<Box<str>, SharedString>>>);
-
-impl RouteLabels {
-    fn of(&self, request: &Request) -> SharedString {
-        let Some(route) = request.extensions().get::<MatchedPath>() else {
-            return SharedString::const_str("unmatched");
-        };
-        let route = route.as_str();
-        if let Some(label) = self
-            .0
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(route)
-        {
-            return label.clone();
-        }
-        let mut labels = self.0.write().unwrap_or_else(PoisonError::into_inner);
-        labels
-            .entry(route.into())
-            .or_insert_with(|| SharedString::from_shared(Arc::from(route)))
-            .clone()
+/// The metric label of a request's route: its matched template, never the raw path (ids would
+/// explode the label set); `unmatched` when no route matched. The templates are the router's
+/// own, so there is no second list of routes to keep in step.
+fn route_label(request: &Request) -> &'static str {
+    match request.extensions().get::<MatchedPath>() {
+        Some(route) => interned(route.as_str()),
+        None => "unmatched",
     }
+}
+
+/// One `'static` copy of each route template the process has seen, so that a label costs no
+/// allocation per request. The set is bounded by the routes compiled in.
+fn interned(template: &str) -> &'static str {
+    static TEMPLATES: RwLock<Vec<&'static str>> = RwLock::new(Vec::new());
+    let known = |templates: &[&'static str]| templates.iter().copied().find(|t| *t == template);
+    if let Some(label) = known(&TEMPLATES.read().unwrap_or_else(PoisonError::into_inner)) {
+        return label;
+    }
+    let mut templates = TEMPLATES.write().unwrap_or_else(PoisonError::into_inner);
+    known(&templates).unwrap_or_else(|| {
+        let label: &'static str = Box::leak(template.into());
+        templates.push(label);
+        label
+    })
 }
 
 fn method_label(method: &Method) -> &'static str {
@@ -134,26 +130,20 @@ fn method_label(method: &Method) -> &'static str {
 
 /// Counts every answer by route, method and status; outermost, so that timeouts, panics and
 /// CORS preflights are counted too.
-#[derive(Debug, Clone, Default)]
-struct CountRequestsLayer {
-    routes: RouteLabels,
-}
+#[derive(Debug, Clone, Copy)]
+struct CountRequestsLayer;
 
 impl<S> Layer<S> for CountRequestsLayer {
     type Service = CountRequests<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CountRequests {
-            inner,
-            routes: self.routes.clone(),
-        }
+        CountRequests { inner }
     }
 }
 
 #[derive(Debug, Clone)]
 struct CountRequests<S> {
     inner: S,
-    routes: RouteLabels,
 }
 
 impl<S> Service<Request> for CountRequests<S>
@@ -170,7 +160,7 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         Counted {
-            route: self.routes.of(&request),
+            route: route_label(&request),
             method: method_label(request.method()),
             inner: self.inner.call(request),
         }
@@ -179,7 +169,7 @@ where
 
 pin_project_lite::pin_project! {
     struct Counted<F> {
-        route: SharedString,
+        route: &'static str,
         method: &'static str,
         #[pin]
         inner: F,
@@ -199,7 +189,7 @@ where
             let status = response.status().as_u16().to_string();
             metrics::counter!(
                 crate::metrics::HTTP_REQUESTS,
-                "route" => this.route.clone(),
+                "route" => *this.route,
                 "method" => *this.method,
                 "status" => status
             )
@@ -299,12 +289,20 @@ fn router(state: AppState, cors_origins: Vec<HeaderValue>, timeout: Duration) ->
                 .max_age(Duration::from_secs(600)),
         )
     };
-    app.layer(CountRequestsLayer::default())
+    app.layer(CountRequestsLayer)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_templates_are_interned_once() {
+        let first = interned("/meetings/{meeting_id}/participants");
+        let again = interned(&String::from("/meetings/{meeting_id}/participants"));
+        assert!(std::ptr::eq(first, again));
+        assert_eq!(interned("/healthz"), "/healthz");
+    }
 
     #[test]
     fn a_panic_becomes_a_generic_500_problem() {

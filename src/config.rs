@@ -622,23 +622,28 @@ mod tests {
         );
     }
 
-    /// `Settings::new`, `ClientConfig::new` and `CacheConfig::default` repeat the defaults the
-    /// flags document; they must say the same.
-    #[test]
-    fn built_settings_default_to_what_serve_documents() {
-        let cli = Cli::try_parse_from([
+    /// `serve`'s arguments with the fewest flags it starts with, and `extra`.
+    fn serve_args(extra: &[&str]) -> ServeArgs {
+        let required = [
             "wemeet-gateway",
             "serve",
             "--allow-anonymous=true",
             "--app-id=1",
             "--secret-id=id",
             "--secret-key=key",
-        ])
-        .expect("parses");
-        let Mode::Serve(args) = cli.mode else {
-            panic!("serve was asked for");
-        };
-        let parsed = args.into_settings().expect("valid");
+        ];
+        let cli = Cli::try_parse_from(required.iter().chain(extra)).expect("parses");
+        match cli.mode {
+            Mode::Serve(args) => *args,
+            other => panic!("serve was asked for, not {other:?}"),
+        }
+    }
+
+    /// `Settings::new`, `ClientConfig::new` and `CacheConfig::default` repeat the defaults the
+    /// flags document; they must say the same.
+    #[test]
+    fn built_settings_default_to_what_serve_documents() {
+        let parsed = serve_args(&[]).into_settings().expect("valid");
         let built = Settings::new(
             parsed.listen.clone(),
             ClientConfig::new(
@@ -658,19 +663,7 @@ mod tests {
 
     #[test]
     fn an_api_base_with_a_path_or_a_user_is_refused_without_repeating_it() {
-        let cli = Cli::try_parse_from([
-            "wemeet-gateway",
-            "serve",
-            "--allow-anonymous=true",
-            "--app-id=1",
-            "--secret-id=id",
-            "--secret-key=key",
-            "--api-base=https://user:hunter2@api.example.com/v1",
-        ])
-        .expect("parses");
-        let Mode::Serve(args) = cli.mode else {
-            panic!("serve was asked for");
-        };
+        let args = serve_args(&["--api-base=https://user:hunter2@api.example.com/v1"]);
         let error = args.into_settings().expect_err("refused").to_string();
         assert!(error.starts_with("WEMEET_API_BASE: "), "{error}");
         assert!(!error.contains("hunter2"), "{error}");

@@ -12,7 +12,7 @@ use super::AppState;
 use super::auth::Authorized;
 use super::cached_response::{self, FetchInProgress, StoredList};
 use crate::error::{ApiError, Problem};
-use crate::upstream::query::{ParticipantsParams, meeting_id};
+use crate::upstream::query::{ParticipantsParams, meeting_id, not_a_meeting_id};
 use crate::upstream::{Completeness, Participant, ParticipantList, RECORD_CAP};
 
 /// The meeting a route's path names, documented once for every route that takes it; checked
@@ -110,8 +110,9 @@ pub async fn list_participants(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    // The path is checked first, so that a bad id is what a 400 names.
-    let meeting_id = meeting_id(&path_meeting_id(meeting))?;
+    let Ok(Path(meeting_id)) = meeting else {
+        return Err(not_a_meeting_id().into());
+    };
     let now = crate::clock::unix_now().as_secs() as i64;
     let query = ParticipantsParams::from_query_string(raw.as_deref().unwrap_or(""))?.into_query(
         &meeting_id,
@@ -123,12 +124,6 @@ pub async fn list_participants(
         .get(&query, cached_response::wish(&headers))
         .await?;
     Ok(cached_response::respond(served, &headers))
-}
-
-/// The meeting id from the path; one that does not even decode is the empty id, refused by the
-/// meeting id's own rule.
-fn path_meeting_id(path: Result<Path<String>, axum::extract::rejection::PathRejection>) -> String {
-    path.map(|Path(id)| id).unwrap_or_default()
 }
 
 /// Drop a meeting's cached lists
@@ -156,8 +151,10 @@ pub async fn drop_cached(
     State(state): State<AppState>,
     meeting: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let meeting_id = meeting_id(&path_meeting_id(meeting))?;
-    state.cache().invalidate_meeting(&meeting_id);
+    let Ok(Path(id)) = meeting else {
+        return Err(not_a_meeting_id().into());
+    };
+    state.cache().invalidate_meeting(&meeting_id(&id)?);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -65,12 +65,21 @@ impl InvalidParameter {
 fn digits(parameter: &'static str, value: &str) -> Result<String, InvalidParameter> {
     if value.is_empty() || value.len() > MAX_ID_DIGITS || !value.bytes().all(|b| b.is_ascii_digit())
     {
-        return Err(InvalidParameter::new(
-            parameter,
-            format!("must be 1 to {MAX_ID_DIGITS} decimal digits"),
-        ));
+        return Err(not_an_id(parameter));
     }
     Ok(value.to_owned())
+}
+
+fn not_an_id(parameter: &'static str) -> InvalidParameter {
+    InvalidParameter::new(
+        parameter,
+        format!("must be 1 to {MAX_ID_DIGITS} decimal digits"),
+    )
+}
+
+/// The refusal of a meeting id that breaks [`meeting_id`]'s rule, or does not even decode.
+pub fn not_a_meeting_id() -> InvalidParameter {
+    not_an_id("meeting_id")
 }
 
 /// A meeting id as the upstream takes it: 1 to 32 decimal digits.
