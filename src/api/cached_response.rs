@@ -1,63 +1,16 @@
-//! The HTTP face of a cached list: the stored form of a rendered body (its JSON, its gzip form
-//! and their validators, made once per fetch), and the answer built from what the cache served:
-//! `ETag` and `304`, gzip when accepted, `Cache-Control`, `Age`, `Cache-Status` (RFC 9211), or a
-//! `202` while the list is still being fetched. Also the request headers that steer it.
-
-use std::io::Write as _;
+//! The HTTP face of a cached list: the answer built from what the cache served (`ETag` and
+//! `304`, gzip when accepted, `Cache-Control`, `Age`, `Cache-Status` (RFC 9211), or a `202`
+//! while the list is still being fetched), and the request headers that steer it.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use utoipa::ToSchema;
 
-use crate::cache::{Body, How, Served, Wish};
+use super::stored_list::StoredList;
+use crate::cache::{How, Served, Wish};
 use crate::error::ApiError;
-
-/// A rendered body as the cache stores it: ready to send in either coding, each with its strong
-/// validator (which differ per content coding: RFC 9110 8.8.3).
-#[derive(Debug)]
-pub struct StoredList {
-    json: Bytes,
-    gzip: Bytes,
-    etag: HeaderValue,
-    gzip_etag: HeaderValue,
-}
-
-impl Body for StoredList {
-    fn weight(&self) -> usize {
-        self.json.len() + self.gzip.len()
-    }
-}
-
-impl StoredList {
-    /// Stores a JSON body: compresses it and hashes it, once.
-    pub fn from_json(mut json: Vec<u8>) -> Self {
-        // Vectors grow by doubling; what the cache keeps must be what it weighs.
-        json.shrink_to_fit();
-        let hash = hex::encode(&Sha256::digest(&json)[..16]);
-        let etag = HeaderValue::from_str(&format!("\"{hash}\"")).expect("hex is a valid header");
-        let gzip_etag =
-            HeaderValue::from_str(&format!("\"{hash}-gz\"")).expect("hex is a valid header");
-        let mut encoder = flate2::write::GzEncoder::new(
-            Vec::with_capacity(json.len() / 8),
-            flate2::Compression::default(),
-        );
-        let mut gzip = encoder
-            .write_all(&json)
-            .and_then(|()| encoder.finish())
-            .unwrap_or_default();
-        gzip.shrink_to_fit();
-        Self {
-            json: Bytes::from(json),
-            gzip: Bytes::from(gzip),
-            etag,
-            gzip_etag,
-        }
-    }
-}
 
 /// What the request wishes of the cache: a refresh on `Cache-Control: no-cache` or `max-age=0`.
 pub fn wish(request: &HeaderMap) -> Wish {
@@ -84,25 +37,20 @@ pub fn respond(served: Served<StoredList>, request: &HeaderMap) -> Response {
     let mut response = match entry.body() {
         Err(not_found) => ApiError::Upstream(not_found.clone()).into_response(),
         Ok(list) => {
-            let gzip_ok = accepts_gzip(request);
-            let etag = if gzip_ok { &list.gzip_etag } else { &list.etag };
+            let gzip = accepts_gzip(request);
+            let etag = list.etag(gzip);
             if if_none_match(request, etag) {
                 let mut r = StatusCode::NOT_MODIFIED.into_response();
                 r.headers_mut().insert(header::ETAG, etag.clone());
                 r
             } else {
-                let body = if gzip_ok {
-                    list.gzip.clone()
-                } else {
-                    list.json.clone()
-                };
-                let mut r = body.into_response();
+                let mut r = Response::new(axum::body::Body::new(list.body(gzip)));
                 let headers = r.headers_mut();
                 headers.insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
                 );
-                if gzip_ok {
+                if gzip {
                     headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
                 }
                 headers.insert(header::ETAG, etag.clone());

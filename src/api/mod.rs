@@ -10,10 +10,11 @@ mod examples;
 mod health;
 mod participants;
 mod state;
+mod stored_list;
 
-pub use cached_response::StoredList;
-pub use participants::render;
+pub use participants::{patch, render};
 pub use state::AppState;
+pub use stored_list::{PatchError, StoredList};
 
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};

@@ -10,10 +10,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Authorized;
-use super::cached_response::{self, FetchInProgress, StoredList};
+use super::cached_response::{self, FetchInProgress};
+use super::stored_list::{PatchError, StoredList, StoredListBuilder};
+use crate::cache::Renderer;
 use crate::error::{ApiError, Problem};
 use crate::upstream::query::{ParticipantsParams, meeting_id, not_a_meeting_id};
-use crate::upstream::{Completeness, Participant, ParticipantList, RECORD_CAP};
+use crate::upstream::{Completeness, ListHead, PAGE_SIZE, Participant, RECORD_CAP};
 
 /// The meeting a route's path names, documented once for every route that takes it; checked
 /// by [`meeting_id`], whose limits the pattern states.
@@ -158,23 +160,68 @@ pub async fn drop_cached(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The stored form of a fetched list: rendered once per fetch, then served from the cache.
-pub fn render(list: ParticipantList) -> StoredList {
-    StoredList::from_json(
-        serde_json::to_vec(&ParticipantListResponse::from(list)).expect("the response serializes"),
+/// Starts the renderer of one fetched list: each page's records are written and compressed as
+/// they arrive, the head once the list is whole.
+pub fn render() -> Box<dyn Renderer<StoredList>> {
+    Box::new(ListRenderer(StoredListBuilder::default()))
+}
+
+struct ListRenderer(StoredListBuilder);
+
+impl Renderer<StoredList> for ListRenderer {
+    fn page(&mut self, records: Vec<Participant>) {
+        self.0.push_chunk(&records, write_record);
+    }
+
+    fn finish(self: Box<Self>, head: &ListHead) -> StoredList {
+        self.0.finish(head_json(head), LIST_TAIL)
+    }
+}
+
+/// A stored list with records replaced (by their index in the list) and records appended, under
+/// a new head; only the chunks they fall in are written again.
+pub fn patch(
+    stored: &StoredList,
+    head: &ListHead,
+    replaced: &[(usize, Participant)],
+    appended: &[Participant],
+) -> Result<StoredList, PatchError> {
+    stored.patched(
+        head_json(head),
+        replaced,
+        appended,
+        PAGE_SIZE as usize,
+        write_record,
     )
+}
+
+/// How the document ends after its records.
+const LIST_TAIL: &[u8] = b"]}";
+
+/// The document up to its first record: the list's fields, then `"participants":[`, exactly as
+/// the whole [`ParticipantListResponse`] starts.
+fn head_json(head: &ListHead) -> Vec<u8> {
+    let mut json = serde_json::to_vec(&ParticipantListResponse::new(head, Vec::new()))
+        .expect("the response serializes");
+    debug_assert!(json.ends_with(b"[]}"));
+    json.truncate(json.len() - LIST_TAIL.len());
+    json
+}
+
+fn write_record(record: &Participant, out: &mut Vec<u8>) {
+    serde_json::to_writer(out, &ParticipantResponse::from(record)).expect("a record serializes");
 }
 
 /// A meeting's participant list, merged from every upstream page. Field names are Tencent's.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = ParticipantList)]
-pub struct ParticipantListResponse {
+pub struct ParticipantListResponse<'a> {
     /// The meeting's id.
-    pub meeting_id: Option<String>,
+    pub meeting_id: Option<&'a str>,
     /// The meeting's number, as people dial it.
-    pub meeting_code: Option<String>,
+    pub meeting_code: Option<&'a str>,
     /// The meeting's subject.
-    pub subject: Option<String>,
+    pub subject: Option<&'a str>,
     /// Scheduled start (unix seconds).
     pub schedule_start_time: Option<i64>,
     /// Scheduled end (unix seconds).
@@ -187,30 +234,30 @@ pub struct ParticipantListResponse {
     /// null when it is complete.
     pub incomplete_reason: Option<String>,
     /// One record per joining, in the upstream's order.
-    pub participants: Vec<ParticipantResponse>,
+    pub participants: Vec<ParticipantResponse<'a>>,
 }
 
 /// One participation record: one person joining once. Fields the upstream leaves out are null.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Participant)]
-pub struct ParticipantResponse {
+pub struct ParticipantResponse<'a> {
     /// The enterprise's user id (empty for people outside the enterprise).
-    pub userid: Option<String>,
+    pub userid: Option<&'a str>,
     /// A user id valid in this meeting only, for meeting-control calls.
-    pub ms_open_id: Option<String>,
+    pub ms_open_id: Option<&'a str>,
     /// An identity id valid in this meeting only.
-    pub uuid: Option<String>,
+    pub uuid: Option<&'a str>,
     /// The user's open_id for OAuth 2.0 apps; empty otherwise.
-    pub open_id: Option<String>,
+    pub open_id: Option<&'a str>,
     /// The display name as text (bytes that are not UTF-8 replaced by U+FFFD); null when the
     /// upstream's value is not base64.
     pub user_name: Option<String>,
     /// The display name exactly as the upstream sent it (base64).
-    pub user_name_base64: Option<String>,
+    pub user_name_base64: Option<&'a str>,
     /// True for members of the enterprise (with an empty `userid`: a former member).
     pub is_enterprise_user: Option<bool>,
     /// Hash of the phone number: SHA-256 of phone + "/" + the app's SecretId.
-    pub phone: Option<String>,
+    pub phone: Option<&'a str>,
     /// When this person joined (unix seconds).
     pub join_time: i64,
     /// When this person left (unix seconds); null while still in the meeting.
@@ -228,18 +275,18 @@ pub struct ParticipantResponse {
     pub webinar_member_role: Option<i64>,
     /// IP address; only while the person is in the meeting.
     #[serde(rename = "IP")]
-    pub ip: Option<String>,
+    pub ip: Option<&'a str>,
     /// Location; only while the person is in the meeting.
-    pub location: Option<String>,
+    pub location: Option<&'a str>,
     /// Connection: `UDP`, `TCP` or `unknown`; only while the person is in the meeting.
-    pub link_type: Option<String>,
+    pub link_type: Option<&'a str>,
     /// How the person joined: 0 PSTN user (phone), 1 VoIP user, 2 attached screen-share VoIP,
     /// 3 Linux SDK for VoIP, 4 attached voice PSTN, 5 attached video PSTN, 6 Linux SDK for PSTN.
     pub join_type: Option<i64>,
     /// Network: `wired`, `WIFI`, `2G`, `3G`, `4G` or `unknown`; only while in the meeting.
-    pub net: Option<String>,
+    pub net: Option<&'a str>,
     /// Client version; only while the person is in the meeting.
-    pub app_version: Option<String>,
+    pub app_version: Option<&'a str>,
     /// Microphone on.
     pub audio_state: Option<bool>,
     /// Camera on.
@@ -247,33 +294,33 @@ pub struct ParticipantResponse {
     /// Sharing the screen.
     pub screen_shared_state: Option<bool>,
     /// The person's own data, when they joined through a personal link.
-    pub customer_data: Option<String>,
+    pub customer_data: Option<&'a str>,
 }
 
-impl From<ParticipantList> for ParticipantListResponse {
-    fn from(list: ParticipantList) -> Self {
-        let (complete, incomplete_reason) = match list.completeness {
+impl<'a> ParticipantListResponse<'a> {
+    fn new(head: &'a ListHead, participants: Vec<ParticipantResponse<'a>>) -> Self {
+        let (complete, incomplete_reason) = match head.completeness {
             Completeness::Complete => (true, None),
             Completeness::TruncatedAtRecordCap => (
                 false,
                 Some(format!(
                     "the upstream serves at most {} records of one list; it counts {}",
                     RECORD_CAP,
-                    list.total_count
+                    head.total_count
                         .map_or("more".to_owned(), |t| t.to_string())
                 )),
             ),
         };
         Self {
-            meeting_id: list.meeting_id,
-            meeting_code: list.meeting_code,
-            subject: list.subject,
-            schedule_start_time: list.schedule_start_time,
-            schedule_end_time: list.schedule_end_time,
-            total_count: list.total_count,
+            meeting_id: head.meeting_id.as_deref(),
+            meeting_code: head.meeting_code.as_deref(),
+            subject: head.subject.as_deref(),
+            schedule_start_time: head.schedule_start_time,
+            schedule_end_time: head.schedule_end_time,
+            total_count: head.total_count,
             complete,
             incomplete_reason,
-            participants: list.participants.into_iter().map(Into::into).collect(),
+            participants,
         }
     }
 }
@@ -285,40 +332,143 @@ fn decode_name(base64: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-impl From<Participant> for ParticipantResponse {
-    fn from(p: Participant) -> Self {
-        let text = |s: Option<Box<str>>| s.map(String::from);
+impl<'a> From<&'a Participant> for ParticipantResponse<'a> {
+    fn from(p: &'a Participant) -> Self {
         Self {
             user_name: p.user_name.as_deref().and_then(decode_name),
-            user_name_base64: text(p.user_name),
-            userid: text(p.userid),
-            ms_open_id: text(p.ms_open_id),
-            uuid: text(p.uuid),
-            open_id: text(p.open_id),
+            user_name_base64: p.user_name.as_deref(),
+            userid: p.userid.as_deref(),
+            ms_open_id: p.ms_open_id.as_deref(),
+            uuid: p.uuid.as_deref(),
+            open_id: p.open_id.as_deref(),
             is_enterprise_user: p.is_enterprise_user,
-            phone: text(p.phone),
+            phone: p.phone.as_deref(),
             join_time: p.join_time,
             left_time: p.left_time,
             instanceid: p.instanceid,
             user_role: p.user_role,
             webinar_member_role: p.webinar_member_role,
-            ip: text(p.ip),
-            location: text(p.location),
-            link_type: text(p.link_type),
+            ip: p.ip.as_deref(),
+            location: p.location.as_deref(),
+            link_type: p.link_type.as_deref(),
             join_type: p.join_type,
-            net: text(p.net),
-            app_version: text(p.app_version),
+            net: p.net.as_deref(),
+            app_version: p.app_version.as_deref(),
             audio_state: p.audio_state,
             video_state: p.video_state,
             screen_shared_state: p.screen_shared_state,
-            customer_data: text(p.customer_data),
+            customer_data: p.customer_data.as_deref(),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read as _;
+
     use super::*;
+    use crate::simulator::demo::LIVE_MEETING;
+    use crate::upstream::Completeness;
+
+    /// The live demo meeting's records, as the client decodes them, and its head.
+    fn live_meeting() -> (ListHead, Vec<Participant>) {
+        let dataset = crate::simulator::demo_dataset();
+        let meeting = &dataset.meetings[LIVE_MEETING];
+        let records: Vec<Participant> = meeting
+            .records(None)
+            .expect("a single meeting")
+            .iter()
+            .map(|r| serde_json::from_str(r.json.get()).expect("a record"))
+            .collect();
+        let head = ListHead {
+            meeting_id: Some(meeting.meeting_id.clone()),
+            meeting_code: Some(meeting.meeting_code.clone()),
+            subject: Some(meeting.subject.clone()),
+            schedule_start_time: Some(meeting.schedule_start_time),
+            schedule_end_time: Some(meeting.schedule_end_time),
+            total_count: Some(records.len() as i64),
+            completeness: Completeness::Complete,
+            pages: records.len().div_ceil(100) as u32,
+            records: records.len(),
+            still_in: records.iter().filter(|r| r.left_time.is_none()).count(),
+        };
+        (head, records)
+    }
+
+    /// The whole list serialized at once: the reference every stored form must equal.
+    fn full_render(head: &ListHead, records: &[Participant]) -> Vec<u8> {
+        let response = ParticipantListResponse::new(head, records.iter().map(Into::into).collect());
+        serde_json::to_vec(&response).expect("serializes")
+    }
+
+    fn stored(head: &ListHead, records: &[Participant]) -> StoredList {
+        let mut renderer = render();
+        for page in records.chunks(PAGE_SIZE as usize) {
+            renderer.page(page.to_vec());
+        }
+        renderer.finish(head)
+    }
+
+    fn gunzip(body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(body)
+            .read_to_end(&mut out)
+            .expect("valid gzip");
+        out
+    }
+
+    #[test]
+    fn a_list_rendered_page_by_page_is_the_whole_list_byte_for_byte() {
+        let (head, records) = live_meeting();
+        let list = stored(&head, &records);
+        let reference = full_render(&head, &records);
+        assert_eq!(list.joined(false), reference);
+        assert_eq!(gunzip(&list.joined(true)), reference);
+        let empty = ListHead {
+            records: 0,
+            still_in: 0,
+            total_count: Some(0),
+            ..head
+        };
+        assert_eq!(stored(&empty, &[]).joined(false), full_render(&empty, &[]));
+    }
+
+    #[test]
+    fn a_patched_list_is_the_patched_list_rendered_whole_byte_for_byte() {
+        let (head, mut records) = live_meeting();
+        let list = stored(&head, &records);
+        // 100 records in the middle change (people leave), 100 join at the end.
+        let replaced: Vec<(usize, Participant)> = (550..650)
+            .map(|i| {
+                let mut record = records[i].clone();
+                record.left_time = Some(record.join_time + 600);
+                record.user_name = Some("5byg5LyfMTI=".into());
+                (i, record)
+            })
+            .collect();
+        let appended: Vec<Participant> = records[..100]
+            .iter()
+            .map(|r| Participant {
+                join_time: r.join_time + 3600,
+                left_time: None,
+                ..r.clone()
+            })
+            .collect();
+        for (i, record) in &replaced {
+            records[*i] = record.clone();
+        }
+        records.extend(appended.iter().cloned());
+        let head = ListHead {
+            total_count: Some(records.len() as i64),
+            records: records.len(),
+            ..head
+        };
+        let patched = patch(&list, &head, &replaced, &appended).expect("applies");
+        let reference = full_render(&head, &records);
+        assert_eq!(patched.joined(false), reference);
+        assert_eq!(gunzip(&patched.joined(true)), reference);
+        assert_eq!(patched.etag(false), stored(&head, &records).etag(false));
+    }
 
     #[test]
     fn names_decode_to_text_and_bad_bytes_are_replaced_not_refused() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::auth::ApiKeys;
-use super::cached_response::StoredList;
+use super::stored_list::StoredList;
 use crate::cache::ParticipantCache;
 use crate::upstream::{Operator, UpstreamClient};
 

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::CacheConfig;
 use super::decision::{EntryState, Failure};
 use crate::clock::unix_now;
-use crate::upstream::{ParticipantList, ParticipantsQuery, UpstreamError};
+use crate::upstream::{ListHead, Participant, ParticipantsQuery, UpstreamError};
 
 /// What the cache stores for a fetched list: whatever the renderer made of it. The cache keeps,
 /// weighs and hands back the body; it never reads it.
@@ -19,9 +19,18 @@ pub trait Body: fmt::Debug + Send + Sync + 'static {
     fn weight(&self) -> usize;
 }
 
-/// Turns a fetched list into the body to store; handed to the cache by the API, run once per
-/// fetch on a blocking thread.
-pub type Render<B> = fn(ParticipantList) -> B;
+/// Builds the body to store from a list's pages as they arrive. The API hands the cache a
+/// [`Render`] that starts one per fetch; it is fed on a blocking thread, so that its work on one
+/// page overlaps the fetch of the next.
+pub trait Renderer<B>: Send {
+    /// One page's records, in the upstream's order.
+    fn page(&mut self, records: Vec<Participant>);
+    /// The list is whole: the body to store.
+    fn finish(self: Box<Self>, head: &ListHead) -> B;
+}
+
+/// Starts the renderer for one fetch.
+pub type Render<B> = fn() -> Box<dyn Renderer<B>>;
 
 /// Bytes counted for an entry besides its body: the entry, its key and moka's bookkeeping.
 const ENTRY_OVERHEAD: usize = 512;
@@ -159,12 +168,11 @@ impl<B: Body> moka::Expiry<ParticipantsQuery, std::sync::Arc<Entry<B>>> for Unti
 }
 
 /// How long a list stays fresh: long once the meeting is over, briefly while it may change.
-pub(super) fn freshness(list: &ParticipantList, config: &CacheConfig) -> Duration {
+pub(super) fn freshness(list: &ListHead, config: &CacheConfig) -> Duration {
     let now = unix_now().as_secs() as i64;
-    let someone_in = list.participants.iter().any(|p| p.left_time.is_none());
-    let ended = !someone_in && list.schedule_end_time.is_some_and(|end| end <= now);
+    let ended = list.still_in == 0 && list.schedule_end_time.is_some_and(|end| end <= now);
     let not_started =
-        list.participants.is_empty() && list.schedule_start_time.is_some_and(|start| start > now);
+        list.records == 0 && list.schedule_start_time.is_some_and(|start| start > now);
     if ended {
         config.ttl_ended
     } else if not_started {

@@ -4,13 +4,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{Instrument, info_span, warn};
 
 use super::entry::{Body, Entry, freshness};
 use super::{CacheError, ParticipantCache};
-use crate::upstream::{ErrorClass, FetchProgress, ParticipantsQuery};
+use crate::upstream::{
+    ErrorClass, FetchProgress, ListHead, PageSink, Participant, ParticipantsQuery,
+};
 
 /// What a flight ends with: the entry stored, or why there is none.
 pub(super) type Outcome<B> = Result<Arc<Entry<B>>, CacheError>;
@@ -79,19 +81,44 @@ impl<B: Body> ParticipantCache<B> {
             landing.finish(Ok(entry), false).await;
             return;
         }
+        // The renderer takes each page on a blocking thread while the next one is fetched. Each
+        // page is its own short blocking task: a thread held for the whole fetch would stop
+        // tokio's paused clock from advancing in tests.
+        let (feed, mut inbox) = mpsc::unbounded_channel();
+        let render = inner.render;
+        let rendering = tokio::spawn(async move {
+            let mut renderer = render();
+            while let Some(item) = inbox.recv().await {
+                match item {
+                    Feed::Page(records) => {
+                        let work = move || {
+                            renderer.page(records);
+                            renderer
+                        };
+                        renderer = tokio::task::spawn_blocking(work).await.ok()?;
+                    }
+                    Feed::Whole(head) => {
+                        let work = move || renderer.finish(&head);
+                        return tokio::task::spawn_blocking(work).await.ok();
+                    }
+                }
+            }
+            None // the fetch failed
+        });
+        let mut sink = Forward(feed);
         let result = inner
             .client
-            .fetch_participants_reporting(&key, &flight.progress)
+            .fetch_participants_into(&key, &flight.progress, &mut sink)
             .await;
         let config = &inner.config;
         let outcome = match result {
-            Ok(list) => {
-                let ttl = freshness(&list, config);
-                let render = inner.render;
-                match tokio::task::spawn_blocking(move || render(list)).await {
-                    Ok(body) => Ok(Entry::list(body, ttl, config)),
-                    Err(error) => {
-                        tracing::error!(%error, "rendering the list failed");
+            Ok(head) => {
+                let ttl = freshness(&head, config);
+                let _ = sink.0.send(Feed::Whole(head));
+                match rendering.await.ok().flatten() {
+                    Some(body) => Ok(Entry::list(body, ttl, config)),
+                    None => {
+                        tracing::error!("rendering the list failed");
                         Err(CacheError::Internal("rendering the list failed"))
                     }
                 }
@@ -112,6 +139,22 @@ impl<B: Body> ParticipantCache<B> {
             }
         }
         landing.finish(outcome.map(Arc::new), true).await;
+    }
+}
+
+/// What the renderer's thread is fed.
+enum Feed {
+    Page(Vec<Participant>),
+    Whole(ListHead),
+}
+
+/// Forwards each page to the renderer's thread as it arrives.
+struct Forward(mpsc::UnboundedSender<Feed>);
+
+impl PageSink for Forward {
+    fn page(&mut self, records: Vec<Participant>) {
+        // A renderer that panicked is reported once the list is whole.
+        let _ = self.0.send(Feed::Page(records));
     }
 }
 

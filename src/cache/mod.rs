@@ -23,9 +23,9 @@ use tokio::time::Instant;
 
 use decision::{Decision, Failure, Settled, Waited, decide, settle};
 pub use decision::{How, Wish};
-use entry::Render;
+
 use entry::UntilUnusable;
-pub use entry::{Body, Entry};
+pub use entry::{Body, Entry, Render, Renderer};
 use flight::Flights;
 
 use crate::upstream::{ParticipantsQuery, UpstreamClient, UpstreamError};
@@ -139,7 +139,8 @@ impl<B: Body> Inner<B> {
 }
 
 impl<B: Body> ParticipantCache<B> {
-    /// A cache over `client`, storing what `render` makes of each fetched list.
+    /// A cache over `client`, storing what the renderers `render` starts make of each fetched
+    /// list.
     pub fn new(client: UpstreamClient, config: CacheConfig, render: Render<B>) -> Self {
         // LRU rather than moka's default TinyLFU admission: a list just fetched at the cost of
         // upstream quota must always be kept, or the next caller would fetch it again.

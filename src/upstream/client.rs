@@ -87,6 +87,24 @@ pub enum Completeness {
     TruncatedAtRecordCap,
 }
 
+/// What a list says besides its records: the meeting, the counts, whether it is whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListHead {
+    pub meeting_id: Option<String>,
+    pub meeting_code: Option<String>,
+    pub subject: Option<String>,
+    pub schedule_start_time: Option<i64>,
+    pub schedule_end_time: Option<i64>,
+    pub total_count: Option<i64>,
+    pub completeness: Completeness,
+    /// Upstream pages that made up the list.
+    pub pages: u32,
+    /// Records in the list.
+    pub records: usize,
+    /// Records of people still in the meeting (no `left_time`).
+    pub still_in: usize,
+}
+
 /// A whole participant list, merged from every page in the upstream's order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParticipantList {
@@ -100,6 +118,44 @@ pub struct ParticipantList {
     pub completeness: Completeness,
     /// Upstream pages that made up the list.
     pub pages: u32,
+}
+
+impl ParticipantList {
+    /// The list's head, as a fetch into a [`PageSink`] reports it.
+    pub fn head(&self) -> ListHead {
+        ListHead {
+            meeting_id: self.meeting_id.clone(),
+            meeting_code: self.meeting_code.clone(),
+            subject: self.subject.clone(),
+            schedule_start_time: self.schedule_start_time,
+            schedule_end_time: self.schedule_end_time,
+            total_count: self.total_count,
+            completeness: self.completeness,
+            pages: self.pages,
+            records: self.participants.len(),
+            still_in: self
+                .participants
+                .iter()
+                .filter(|p| p.left_time.is_none())
+                .count(),
+        }
+    }
+}
+
+/// Takes a list's records page by page, as they arrive, in the upstream's order.
+pub trait PageSink: Send {
+    fn page(&mut self, records: Vec<Participant>);
+}
+
+/// Collects the pages into one vector.
+impl PageSink for Vec<Participant> {
+    fn page(&mut self, records: Vec<Participant>) {
+        if self.is_empty() {
+            *self = records;
+        } else {
+            self.extend(records);
+        }
+    }
 }
 
 /// How far a fetch has got: records so far and the upstream's `total_count`, when known.
@@ -244,24 +300,42 @@ impl UpstreamClient {
         &self,
         query: &ParticipantsQuery,
     ) -> Result<ParticipantList, UpstreamError> {
-        self.fetch_participants_reporting(query, &FetchProgress::default())
-            .await
+        let mut participants = Vec::new();
+        let head = self
+            .fetch_participants_into(query, &FetchProgress::default(), &mut participants)
+            .await?;
+        Ok(ParticipantList {
+            meeting_id: head.meeting_id,
+            meeting_code: head.meeting_code,
+            subject: head.subject,
+            schedule_start_time: head.schedule_start_time,
+            schedule_end_time: head.schedule_end_time,
+            total_count: head.total_count,
+            participants,
+            completeness: head.completeness,
+            pages: head.pages,
+        })
     }
 
-    /// Like [`fetch_participants`](Self::fetch_participants), updating `progress` after every
-    /// page, so that others can say how far a long fetch has got.
+    /// Like [`fetch_participants`](Self::fetch_participants), handing each page's records to
+    /// `sink` as it arrives (so that the caller's work on one page overlaps the next page's
+    /// round trip) and updating `progress`, so that others can say how far a long fetch has got.
+    /// Returns the list's head once it is whole.
     #[instrument(skip_all, fields(meeting_id = query.meeting_id()))]
-    pub async fn fetch_participants_reporting(
+    pub async fn fetch_participants_into(
         &self,
         query: &ParticipantsQuery,
         progress: &FetchProgress,
-    ) -> Result<ParticipantList, UpstreamError> {
+        sink: &mut impl PageSink,
+    ) -> Result<ListHead, UpstreamError> {
         let limit = self.inner.list_deadline;
         let deadline = Instant::now() + limit;
-        let result =
-            tokio::time::timeout_at(deadline, self.fetch_all_pages(query, deadline, progress))
-                .await
-                .unwrap_or(Err(UpstreamError::Deadline(limit)));
+        let result = tokio::time::timeout_at(
+            deadline,
+            self.fetch_all_pages(query, deadline, progress, sink),
+        )
+        .await
+        .unwrap_or(Err(UpstreamError::Deadline(limit)));
         self.inner.lockout.note(&result);
         result
     }
@@ -276,47 +350,50 @@ impl UpstreamClient {
         query: &ParticipantsQuery,
         deadline: Instant,
         progress: &FetchProgress,
-    ) -> Result<ParticipantList, UpstreamError> {
-        let mut list: Option<ParticipantList> = None;
+        sink: &mut impl PageSink,
+    ) -> Result<ListHead, UpstreamError> {
+        let mut head: Option<ListHead> = None;
         let mut pos = 0;
         let mut cursors_seen = HashSet::from([pos]);
         for page_number in 1..=MAX_PAGES {
             let page = self.fetch_page(query, pos, page_number, deadline).await?;
-            let has_remaining = page.has_remaining;
-            let next_pos = page.next_pos;
-            let list = match &mut list {
-                Some(list) => {
-                    list.participants.extend(page.participants);
-                    list.total_count = page.total_count.or(list.total_count);
-                    list.pages = page_number;
-                    list
-                }
-                None => list.insert(ParticipantList {
-                    participants: with_room_for(page.participants, page.total_count),
-                    meeting_id: page.meeting_id,
-                    meeting_code: page.meeting_code,
-                    subject: page.subject,
-                    schedule_start_time: page.schedule_start_time,
-                    schedule_end_time: page.schedule_end_time,
-                    total_count: page.total_count,
-                    completeness: Completeness::Complete,
-                    pages: 1,
-                }),
-            };
-            let fetched = list.participants.len();
-            progress.record(fetched, list.total_count);
+            let head = head.get_or_insert(ListHead {
+                meeting_id: page.meeting_id,
+                meeting_code: page.meeting_code,
+                subject: page.subject,
+                schedule_start_time: page.schedule_start_time,
+                schedule_end_time: page.schedule_end_time,
+                total_count: None,
+                completeness: Completeness::Complete,
+                pages: 0,
+                records: 0,
+                still_in: 0,
+            });
+            head.total_count = page.total_count.or(head.total_count);
+            head.pages = page_number;
+            head.records += page.participants.len();
+            head.still_in += page
+                .participants
+                .iter()
+                .filter(|p| p.left_time.is_none())
+                .count();
+            let fetched = head.records;
+            progress.record(fetched, head.total_count);
+            if !page.participants.is_empty() {
+                sink.page(page.participants);
+            }
             if fetched >= RECORD_CAP {
-                let more_exist =
-                    has_remaining || list.total_count.is_some_and(|total| total > fetched as i64);
+                let more_exist = page.has_remaining
+                    || head.total_count.is_some_and(|total| total > fetched as i64);
                 if more_exist {
-                    list.completeness = Completeness::TruncatedAtRecordCap;
+                    head.completeness = Completeness::TruncatedAtRecordCap;
                 }
                 break;
             }
-            if !has_remaining {
+            if !page.has_remaining {
                 break;
             }
-            let next = next_pos.ok_or_else(|| {
+            let next = page.next_pos.ok_or_else(|| {
                 UpstreamError::Protocol("has_remaining is true but next_pos is missing".into())
             })?;
             if !cursors_seen.insert(next) {
@@ -331,9 +408,9 @@ impl UpstreamClient {
                 )));
             }
         }
-        let list = list.expect("the loop runs at least once");
-        metrics::histogram!(crate::metrics::PAGES_PER_FETCH).record(f64::from(list.pages));
-        Ok(list)
+        let head = head.expect("the loop runs at least once");
+        metrics::histogram!(crate::metrics::PAGES_PER_FETCH).record(f64::from(head.pages));
+        Ok(head)
     }
 
     /// One page, retried as its failure class allows.
@@ -437,14 +514,6 @@ impl UpstreamClient {
         debug!(status, bytes = body.len(), "upstream answered");
         decode(status, &body)
     }
-}
-
-/// The first page's records, in a vector with room for the whole list (as far as the upstream
-/// will serve it), so that merging never copies records to grow.
-fn with_room_for(mut first: Vec<Participant>, total_count: Option<i64>) -> Vec<Participant> {
-    let total = total_count.map_or(0, |t| usize::try_from(t).unwrap_or(0));
-    first.reserve(total.min(RECORD_CAP).saturating_sub(first.len()));
-    first
 }
 
 /// Decodes one answer: a page, or a classified error.

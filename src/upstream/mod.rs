@@ -15,8 +15,8 @@ pub mod signing;
 pub mod wire;
 
 pub use client::{
-    ClientConfig, Completeness, FetchProgress, PAGE_SIZE, ParticipantList, RECORD_CAP, RetryPolicy,
-    UpstreamClient,
+    ClientConfig, Completeness, FetchProgress, ListHead, PAGE_SIZE, PageSink, ParticipantList,
+    RECORD_CAP, RetryPolicy, UpstreamClient,
 };
 pub use error::{ErrorClass, UpstreamError};
 pub use query::{InvalidParameter, Operator, ParticipantsQuery};

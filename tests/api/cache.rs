@@ -7,6 +7,7 @@ use wemeet_gateway::simulator::Fault;
 use wemeet_gateway::simulator::demo::{LIVE_MEETING, SEED_MEETING};
 
 use wemeet_gateway::api::StoredList;
+use wemeet_gateway::cache::Renderer;
 
 use crate::helpers::*;
 
@@ -523,8 +524,21 @@ async fn delete_names_a_malformed_meeting_id() {
     );
 }
 
-fn a_renderer_that_panics(_: wemeet_gateway::upstream::ParticipantList) -> StoredList {
-    panic!("a renderer bug")
+/// A renderer with a bug: it panics on the first page.
+struct PanickingRenderer;
+
+impl Renderer<StoredList> for PanickingRenderer {
+    fn page(&mut self, _: Vec<wemeet_gateway::upstream::Participant>) {
+        panic!("a renderer bug")
+    }
+
+    fn finish(self: Box<Self>, _: &wemeet_gateway::upstream::ListHead) -> StoredList {
+        unreachable!("the first page panicked")
+    }
+}
+
+fn a_renderer_that_panics() -> Box<dyn Renderer<StoredList>> {
+    Box::new(PanickingRenderer)
 }
 
 /// The cache's own failure is the gateway's 500, not an upstream failure; and the key is not
