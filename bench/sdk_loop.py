@@ -28,14 +28,19 @@ def fetch(api):
         pos = data.next_pos
 
 
-def main():
-    url = urlparse(sys.argv[1])
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    api = wemeet_openapi.Client(
+def client(url):
+    """The SDK's meetings API against the simulator at `url` (parsed), with its demo credentials."""
+    return wemeet_openapi.Client(
         app_id="200000001", sdk_id="", secret_id="AKIDdemoSecretId",
         secret_key="demo-secret-key-not-for-production",
         clt=xhttp.Client(host=url.netloc, protocol=url.scheme, serializer=constants.DEFAULT_SERIALIZER),
     ).meetings_api
+
+
+def main():
+    url = urlparse(sys.argv[1])
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    api = client(url)
     fetch(api)  # warm-up
     walls, per_page = [], []
     for _ in range(rounds):
