@@ -41,6 +41,16 @@ struct Part {
 }
 
 impl Part {
+    /// The document's last part: its deflate ends the stream with a final block.
+    fn new_final(json: &'static [u8], compress: &mut Compress) -> Self {
+        Self {
+            deflate: Bytes::from(deflate(compress, json, FlushCompress::Finish)),
+            crc: crc32fast::hash(json),
+            digest: digest(json),
+            json: Bytes::from_static(json),
+        }
+    }
+
     fn new(json: Vec<u8>, compress: &mut Compress) -> Self {
         let deflate = deflate(compress, &json, FlushCompress::Sync);
         let crc = crc32fast::hash(&json);
@@ -136,7 +146,7 @@ impl StoredListBuilder {
 
     /// The stored document: `head` goes before the records, `tail` after them.
     pub fn finish(mut self, head: Vec<u8>, tail: &'static [u8]) -> StoredList {
-        assemble(&mut self.compress, head, self.chunks, tail)
+        assemble(&mut self.compress, head, self.chunks, tail, None)
     }
 }
 
@@ -163,66 +173,103 @@ fn make_chunk(
     }
 }
 
+/// Chunks sent together as one frame: about 0.9 MB of JSON at full pages. Each frame costs a hit
+/// a trip through the body's layers, so few is cheap; a patch copies only the frames it touches.
+const CHUNKS_PER_FRAME: usize = 16;
+
+/// The stored document from its parts. The chunks are copied into frames (head and first chunks,
+/// further chunks, last chunks and tail) and kept as slices of them, so nothing is held twice.
+/// With `previous` (the document patched, and which chunks changed), a frame whose chunks are all
+/// unchanged and that holds neither head nor tail is taken over as it is.
 fn assemble(
     compress: &mut Compress,
     head: Vec<u8>,
-    chunks: Vec<Chunk>,
+    mut chunks: Vec<Chunk>,
     tail: &'static [u8],
+    previous: Option<(&StoredList, &[bool])>,
 ) -> StoredList {
     let head = Part::new(head, compress);
-    let tail_json = tail.to_vec();
-    let tail_deflate = deflate(compress, &tail_json, FlushCompress::Finish);
-    let parts = || std::iter::once(&head).chain(chunks.iter().map(|c| &c.part));
+    let tail_part = Part::new_final(tail, compress);
     // The CRC and length of the whole, combined from the parts'.
+    let parts = || {
+        std::iter::once(&head)
+            .chain(chunks.iter().map(|c| &c.part))
+            .chain(std::iter::once(&tail_part))
+    };
     let mut crc = crc32fast::Hasher::new();
     let mut json_len: u64 = 0;
+    let mut hash = Sha256::new();
     for part in parts() {
         crc.combine(&crc32fast::Hasher::new_with_initial_len(
             part.crc,
             part.json.len() as u64,
         ));
         json_len += part.json.len() as u64;
-    }
-    crc.combine(&crc32fast::Hasher::new_with_initial_len(
-        crc32fast::hash(&tail_json),
-        tail_json.len() as u64,
-    ));
-    json_len += tail_json.len() as u64;
-    let mut gzip_tail = tail_deflate;
-    gzip_tail.extend_from_slice(&crc.finalize().to_le_bytes());
-    gzip_tail.extend_from_slice(&(json_len as u32).to_le_bytes()); // ISIZE is the length mod 2^32
-    let tail_part = Part {
-        crc: crc32fast::hash(&tail_json),
-        digest: digest(&tail_json),
-        json: Bytes::from_static(tail),
-        deflate: Bytes::from(gzip_tail),
-    };
-    let mut gzip_head = GZIP_HEADER.to_vec();
-    gzip_head.extend_from_slice(&head.deflate);
-
-    let json: Arc<[Bytes]> = parts()
-        .map(|p| p.json.clone())
-        .chain(std::iter::once(tail_part.json.clone()))
-        .collect();
-    let gzip: Arc<[Bytes]> = std::iter::once(Bytes::from(gzip_head))
-        .chain(chunks.iter().map(|c| c.part.deflate.clone()))
-        .chain(std::iter::once(tail_part.deflate.clone()))
-        .collect();
-    let gzip_len = gzip.iter().map(|b| b.len() as u64).sum();
-    let mut hash = Sha256::new();
-    for part in parts().chain(std::iter::once(&tail_part)) {
         hash.update(part.digest);
     }
     let hash = hex::encode(&hash.finalize()[..16]);
+    let mut gzip_tail = tail_part.deflate.to_vec();
+    gzip_tail.extend_from_slice(&crc.finalize().to_le_bytes());
+    gzip_tail.extend_from_slice(&(json_len as u32).to_le_bytes()); // ISIZE is the length mod 2^32
+
+    let frames = chunks.len().div_ceil(CHUNKS_PER_FRAME).max(1);
+    let mut json = Vec::with_capacity(frames);
+    let mut gzip = Vec::with_capacity(frames);
+    for frame in 0..frames {
+        let range = frame * CHUNKS_PER_FRAME..((frame + 1) * CHUNKS_PER_FRAME).min(chunks.len());
+        let (first, last) = (frame == 0, frame == frames - 1);
+        if let Some((old, changed)) = previous
+            && !first
+            && !last
+            && frame + 1 < old.json.len()
+            && !changed[range.clone()].contains(&true)
+        {
+            json.push(old.json[frame].clone());
+            gzip.push(old.gzip[frame].clone());
+            continue;
+        }
+        let size = |f: fn(&Part) -> &Bytes| {
+            chunks[range.clone()]
+                .iter()
+                .map(|c| f(&c.part).len())
+                .sum::<usize>()
+        };
+        let mut json_frame = Vec::with_capacity(size(|p| &p.json) + head.json.len() + tail.len());
+        let mut gzip_frame = Vec::with_capacity(size(|p| &p.deflate) + head.deflate.len() + 64);
+        if first {
+            json_frame.extend_from_slice(&head.json);
+            gzip_frame.extend_from_slice(&GZIP_HEADER);
+            gzip_frame.extend_from_slice(&head.deflate);
+        }
+        let mut spans = Vec::with_capacity(range.len());
+        for chunk in &chunks[range.clone()] {
+            let (j, g) = (json_frame.len(), gzip_frame.len());
+            json_frame.extend_from_slice(&chunk.part.json);
+            gzip_frame.extend_from_slice(&chunk.part.deflate);
+            spans.push((j..json_frame.len(), g..gzip_frame.len()));
+        }
+        if last {
+            json_frame.extend_from_slice(tail);
+            gzip_frame.extend_from_slice(&gzip_tail);
+        }
+        let (json_frame, gzip_frame) = (Bytes::from(json_frame), Bytes::from(gzip_frame));
+        for (chunk, (j, g)) in chunks[range].iter_mut().zip(spans) {
+            chunk.part.json = json_frame.slice(j);
+            chunk.part.deflate = gzip_frame.slice(g);
+        }
+        json.push(json_frame);
+        gzip.push(gzip_frame);
+    }
+    let gzip: Arc<[Bytes]> = gzip.into();
     StoredList {
         etag: HeaderValue::from_str(&format!("\"{hash}\"")).expect("hex is a valid header"),
         gzip_etag: HeaderValue::from_str(&format!("\"{hash}-gz\"")).expect("hex is a valid header"),
         chunks,
         tail,
-        json,
+        json: json.into(),
+        gzip_len: gzip.iter().map(|b| b.len() as u64).sum(),
         gzip,
         json_len,
-        gzip_len,
     }
 }
 
@@ -273,6 +320,7 @@ impl StoredList {
         let mut compress = Compress::new(Compression::new(LEVEL), false);
         let total = self.records();
         let mut chunks = self.chunks.clone();
+        let mut changed = vec![false; chunks.len()];
         // Which chunk each replacement falls in, and where in it.
         let mut firsts = Vec::with_capacity(chunks.len());
         let mut seen = 0;
@@ -295,6 +343,7 @@ impl StoredList {
                 new[*i] = Some(*record);
             }
             chunks[c] = rewrite(&mut compress, old, c == 0, &new, &mut write);
+            changed[c] = true;
         }
         let mut appended = appended;
         if let Some(last) = chunks.last()
@@ -306,6 +355,7 @@ impl StoredList {
             let mut new: Vec<Option<&R>> = vec![None; last.records()];
             new.extend(appended[..take].iter().map(Some));
             chunks[c] = rewrite(&mut compress, &chunks[c], c == 0, &new, &mut write);
+            changed[c] = true;
             appended = &appended[take..];
         }
         for run in appended.chunks(chunk_records.max(1)) {
@@ -314,8 +364,15 @@ impl StoredList {
                 write(&run[i], out)
             });
             chunks.push(chunk);
+            changed.push(true);
         }
-        Ok(assemble(&mut compress, head, chunks, self.tail))
+        Ok(assemble(
+            &mut compress,
+            head,
+            chunks,
+            self.tail,
+            Some((self, &changed)),
+        ))
     }
 }
 
@@ -446,7 +503,11 @@ mod tests {
         let gzip = joined(&list.gzip);
         assert_eq!(list.gzip_len as usize, gzip.len());
         assert_eq!(gunzip(&gzip), json);
-        assert_eq!(build(&[]).json.len(), 2);
+        assert_eq!(
+            (list.json.len(), list.gzip.len()),
+            (1, 1),
+            "a small list is one frame"
+        );
         assert_eq!(joined(&build(&[]).json), b"{\"list\":[]}");
         assert_eq!(gunzip(&joined(&build(&[]).gzip)), b"{\"list\":[]}");
     }
@@ -467,11 +528,6 @@ mod tests {
         assert_eq!(joined(&patched.json), expected(&numbers));
         assert_eq!(gunzip(&joined(&patched.gzip)), expected(&numbers));
         assert_eq!(patched.records(), numbers.len());
-        // The untouched chunk is shared, not rebuilt.
-        assert_eq!(
-            patched.chunks[1].part.json.as_ptr(),
-            list.chunks[1].part.json.as_ptr()
-        );
         // Appending to an empty document starts it without a comma.
         let empty = build(&[]).patched(b"{\"list\":[".to_vec(), &[], &[1, 2], 3, write_number);
         assert_eq!(joined(&empty.expect("applies").json), expected(&[1, 2]));
@@ -480,6 +536,25 @@ mod tests {
                 .err(),
             Some(PatchError::NoSuchRecord(7))
         );
+    }
+
+    #[test]
+    fn a_patch_copies_only_the_frames_it_touches() {
+        let numbers: Vec<u32> = (0..50).collect();
+        let pages: Vec<&[u32]> = numbers.chunks(1).collect();
+        let list = build(&pages);
+        assert_eq!(list.json.len(), 4, "16 chunks a frame");
+        let patched = list
+            .patched(b"{\"list\":[".to_vec(), &[(40, 400)], &[], 1, write_number)
+            .expect("applies");
+        let mut expected_numbers = numbers.clone();
+        expected_numbers[40] = 400;
+        assert_eq!(joined(&patched.json), expected(&expected_numbers));
+        assert_eq!(gunzip(&joined(&patched.gzip)), expected(&expected_numbers));
+        // Frame 1 (chunks 16 to 31) holds neither head, tail nor a change: taken over as it is.
+        assert_eq!(patched.json[1].as_ptr(), list.json[1].as_ptr());
+        assert_eq!(patched.gzip[1].as_ptr(), list.gzip[1].as_ptr());
+        assert_ne!(patched.json[2].as_ptr(), list.json[2].as_ptr());
     }
 
     #[test]
