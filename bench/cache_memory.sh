@@ -3,19 +3,21 @@
 # bound with what the cache says it holds and with the process's resident memory.
 # Each key is the 1,234-record live meeting with its own time window (a distinct list).
 #
-# Usage: bench/cache_memory.sh   (BOUND=64MiB KEYS=240)
+# Usage: bench/cache_memory.sh   (BOUND=64MiB KEYS=240; GATEWAY=<binary> instead of building this
+#        tree)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bound=${BOUND:-64MiB}
 keys=${KEYS:-240}
-cargo build --release --quiet
+gateway_bin=${GATEWAY:-target/release/wemeet-gateway}
+[ -n "${GATEWAY:-}" ] || cargo build --release --quiet
 work=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 upstream_port=$(port)
 gateway_port=$(port)
-target/release/wemeet-gateway simulate --listen "127.0.0.1:$upstream_port" \
+"$gateway_bin" simulate --listen "127.0.0.1:$upstream_port" \
     --calls-per-minute 4000000000 >"$work/simulator.log" 2>&1 &
 pids+=($!)
 WEMEET_API_BASE="http://127.0.0.1:$upstream_port" WEMEET_APP_ID=200000001 \
@@ -23,7 +25,7 @@ WEMEET_SECRET_ID=AKIDdemoSecretId WEMEET_SECRET_KEY=demo-secret-key-not-for-prod
 WEMEET_OPERATOR_USERID=owner1 WEMEET_CALLS_PER_MINUTE=4000000000 \
 GATEWAY_LISTEN="127.0.0.1:$gateway_port" GATEWAY_ALLOW_ANONYMOUS=true \
 GATEWAY_CACHE_MAX_BYTES="$bound" RUST_LOG=warn \
-    target/release/wemeet-gateway serve >"$work/gateway.log" 2>&1 &
+    "$gateway_bin" serve >"$work/gateway.log" 2>&1 &
 gateway=$!
 pids+=($gateway)
 base="http://127.0.0.1:$gateway_port"

@@ -9,7 +9,7 @@
 //!    `Cache-Control`, `Age`, `Cache-Status`, or a 202). Failures become problem+json in
 //!    [`error`].
 //! 3. [`cache`]: fresh entries answer at once; misses for one list share one detached fetch,
-//!    whose result the API's renderer turns into the stored body. No HTTP in it.
+//!    whose pages the API's renderer turns into the stored body as they arrive. No HTTP in it.
 //! 4. [`upstream`]: the Tencent Meeting client: pacing, signing, paging, retries, errors
 //!    classified where they arise. (`/readyz` and the quota gauge read its state directly.)
 //!

@@ -1,13 +1,15 @@
 //! The participant-list cache: one upstream pass per list however many callers ask, fresh when
 //! it matters, stale when the upstream fails. No HTTP here: the API hands in the renderer that
-//! turns a fetched list into the body to store, and gives the answers their HTTP form.
+//! turns a list's pages, as they arrive, into the body to store, and gives the answers their
+//! HTTP form.
 //!
 //! - [`decision`]: what to do with a request, as pure functions (hit, stale-while-revalidate,
 //!   stale-if-error, revalidate, miss, still fetching).
 //! - [`entry`]: one cached answer, its freshness and expiry.
 //! - [`flight`]: the shared, detached fetch and its drop guard.
 //!
-//! Each entry is the renderer's body, made once per fetch: a hit copies and renders nothing.
+//! Each entry is the renderer's body, made once per fetch while its pages arrive: a hit copies
+//! and renders nothing.
 //! Concurrent misses for one key share one fetch, which runs detached from the requests: a
 //! caller that gives up does not cancel it. Freshness is kept on tokio's clock (tests pause
 //! it); moka's own expiry only reclaims memory once an entry is past any use.

@@ -15,6 +15,7 @@ if (!base || !key || !screenshot) {
 // The recurring demo meeting's second sub-meeting: a few dozen people, Chinese and emoji names.
 const MEETING = "100000000000000003";
 const SUB_MEETING = "1717000002";
+const LIVE_MEETING = "100000000000000001"; // 1,234 records: 13 pages, so 13 deflate runs
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -76,6 +77,22 @@ try {
   const curl = await operation.locator(".curl-command").innerText();
   if (!curl.includes("Authorization: Bearer")) {
     throw new Error(`Swagger UI did not send the key: ${curl}`);
+  }
+  // Chromium reads a list sent gzip-compressed in chunks (one deflate run per page of records).
+  const big = await page.evaluate(async ([key, id]) => {
+    const response = await fetch(`/meetings/${id}/participants`, {
+      headers: { Authorization: `Bearer ${key}` },
+    });
+    const list = await response.json();
+    return {
+      status: response.status,
+      encoding: response.headers.get("content-encoding"),
+      count: list.participants.length,
+      total: list.total_count,
+    };
+  }, [key, LIVE_MEETING]);
+  if (big.status !== 200 || big.encoding !== "gzip" || big.count !== big.total || big.count < 1000) {
+    throw new Error(`the gzipped live list did not read whole: ${JSON.stringify(big)}`);
   }
   if (failures.length > 0) {
     throw new Error(failures.join("\n"));
