@@ -120,28 +120,6 @@ pub struct ParticipantList {
     pub pages: u32,
 }
 
-impl ParticipantList {
-    /// The list's head, as a fetch into a [`PageSink`] reports it.
-    pub fn head(&self) -> ListHead {
-        ListHead {
-            meeting_id: self.meeting_id.clone(),
-            meeting_code: self.meeting_code.clone(),
-            subject: self.subject.clone(),
-            schedule_start_time: self.schedule_start_time,
-            schedule_end_time: self.schedule_end_time,
-            total_count: self.total_count,
-            completeness: self.completeness,
-            pages: self.pages,
-            records: self.participants.len(),
-            still_in: self
-                .participants
-                .iter()
-                .filter(|p| p.left_time.is_none())
-                .count(),
-        }
-    }
-}
-
 /// Takes a list's records page by page, as they arrive, in the upstream's order.
 pub trait PageSink: Send {
     fn page(&mut self, records: Vec<Participant>);
