@@ -293,11 +293,12 @@ impl StoredList {
         if gzip { &self.gzip_etag } else { &self.etag }
     }
 
-    /// The whole body in one coding, joined (for tests).
+    /// The document a client reads from the body in one coding (for tests).
     #[cfg(test)]
-    pub(super) fn joined(&self, gzip: bool) -> Vec<u8> {
+    pub(super) fn document(&self, gzip: bool) -> Vec<u8> {
         let parts = if gzip { &self.gzip } else { &self.json };
-        parts.iter().flat_map(|b| b.iter().copied()).collect()
+        let body: Vec<u8> = parts.iter().flat_map(|b| b.iter().copied()).collect();
+        if gzip { tests::gunzip(&body) } else { body }
     }
 
     /// The records stored.
@@ -460,7 +461,7 @@ impl http_body::Body for Parts {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::io::Read as _;
 
     use super::*;
@@ -486,7 +487,7 @@ mod tests {
         parts.iter().flat_map(|b| b.iter().copied()).collect()
     }
 
-    fn gunzip(body: &[u8]) -> Vec<u8> {
+    pub(super) fn gunzip(body: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(body)
             .read_to_end(&mut out)
