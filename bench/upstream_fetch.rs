@@ -133,8 +133,8 @@ fn main() {
             let list = client.fetch_participants(&query).await.unwrap();
             let (wall, cpu) = (wall.elapsed(), Cpu::now().since(cpu));
             assert_eq!(list.participants.len(), 50_000);
-            pages = list.pages;
-            let per = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(list.pages);
+            pages = list.head.pages;
+            let per = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(list.head.pages);
             walls.push(wall.as_secs_f64() * 1e3);
             per_page.push(per(cpu.total()));
             user.push(per(cpu.user));

@@ -108,16 +108,8 @@ pub struct ListHead {
 /// A whole participant list, merged from every page in the upstream's order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParticipantList {
-    pub meeting_id: Option<String>,
-    pub meeting_code: Option<String>,
-    pub subject: Option<String>,
-    pub schedule_start_time: Option<i64>,
-    pub schedule_end_time: Option<i64>,
-    pub total_count: Option<i64>,
+    pub head: ListHead,
     pub participants: Vec<Participant>,
-    pub completeness: Completeness,
-    /// Upstream pages that made up the list.
-    pub pages: u32,
 }
 
 /// Takes a list's records page by page, as they arrive, in the upstream's order.
@@ -282,17 +274,7 @@ impl UpstreamClient {
         let head = self
             .fetch_participants_into(query, &FetchProgress::default(), &mut participants)
             .await?;
-        Ok(ParticipantList {
-            meeting_id: head.meeting_id,
-            meeting_code: head.meeting_code,
-            subject: head.subject,
-            schedule_start_time: head.schedule_start_time,
-            schedule_end_time: head.schedule_end_time,
-            total_count: head.total_count,
-            participants,
-            completeness: head.completeness,
-            pages: head.pages,
-        })
+        Ok(ParticipantList { head, participants })
     }
 
     /// Like [`fetch_participants`](Self::fetch_participants), handing each page's records to

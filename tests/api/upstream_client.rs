@@ -26,9 +26,9 @@ async fn every_demo_meeting_is_merged_exactly_as_stored() {
             list.participants,
             stored_records(&upstream.simulator, meeting, None)
         );
-        assert_eq!(list.completeness, Completeness::Complete);
-        assert_eq!(list.meeting_id.as_deref(), Some(meeting));
-        assert_eq!(list.total_count, Some(list.participants.len() as i64));
+        assert_eq!(list.head.completeness, Completeness::Complete);
+        assert_eq!(list.head.meeting_id.as_deref(), Some(meeting));
+        assert_eq!(list.head.total_count, Some(list.participants.len() as i64));
     }
     for sub in SUB_MEETINGS {
         let q = query(RECURRING_MEETING).with_sub_meeting(sub).unwrap();
@@ -49,8 +49,8 @@ async fn a_meeting_not_started_is_an_empty_complete_list() {
         .await
         .unwrap();
     assert!(list.participants.is_empty());
-    assert_eq!(list.completeness, Completeness::Complete);
-    assert_eq!(list.subject.as_deref(), Some("Planning (tomorrow)"));
+    assert_eq!(list.head.completeness, Completeness::Complete);
+    assert_eq!(list.head.subject.as_deref(), Some("Planning (tomorrow)"));
 }
 
 #[tokio::test]
@@ -61,8 +61,8 @@ async fn the_record_cap_yields_50000_records_marked_incomplete() {
         .await
         .unwrap();
     assert_eq!(list.participants.len(), RECORD_CAP);
-    assert_eq!(list.completeness, Completeness::TruncatedAtRecordCap);
-    assert_eq!(list.total_count, Some(60_000));
+    assert_eq!(list.head.completeness, Completeness::TruncatedAtRecordCap);
+    assert_eq!(list.head.total_count, Some(60_000));
     let stored = stored_records(&upstream.simulator, HUGE_MEETING, None);
     assert_eq!(list.participants[..], stored[..RECORD_CAP]);
     assert_eq!(upstream.simulator.counters().calls, 500);
