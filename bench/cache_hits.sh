@@ -23,25 +23,9 @@ rounds=${ROUNDS:-3}
 for tool in wrk nginx; do
     command -v "$tool" >/dev/null || { echo "needs $tool: apt-get install wrk nginx-light"; exit 1; }
 done
-gateway_bin=${GATEWAY:-target/release/wemeet-gateway}
-[ -n "${GATEWAY:-}" ] || cargo build --release --quiet
-work=$(mktemp -d)
+. bench/common.sh
 chmod 755 "$work"   # nginx workers run unprivileged and must read the file
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; exit 1; }
-
-upstream_port=$(port)
-"$gateway_bin" simulate --listen "127.0.0.1:$upstream_port" \
-    --calls-per-minute 100000 >"$work/simulator.log" 2>&1 &
-pids+=($!)
+start_simulator --calls-per-minute 100000
 key=bench-key-$RANDOM$RANDOM
 start_gateway() { # binary port log
     WEMEET_API_BASE="http://127.0.0.1:$upstream_port" WEMEET_APP_ID=200000001 \

@@ -9,17 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bound=${BOUND:-64MiB}
 keys=${KEYS:-240}
-gateway_bin=${GATEWAY:-target/release/wemeet-gateway}
-[ -n "${GATEWAY:-}" ] || cargo build --release --quiet
-work=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-upstream_port=$(port)
+. bench/common.sh
+start_simulator --calls-per-minute 4000000000
 gateway_port=$(port)
-"$gateway_bin" simulate --listen "127.0.0.1:$upstream_port" \
-    --calls-per-minute 4000000000 >"$work/simulator.log" 2>&1 &
-pids+=($!)
 WEMEET_API_BASE="http://127.0.0.1:$upstream_port" WEMEET_APP_ID=200000001 \
 WEMEET_SECRET_ID=AKIDdemoSecretId WEMEET_SECRET_KEY=demo-secret-key-not-for-production \
 WEMEET_OPERATOR_USERID=owner1 WEMEET_CALLS_PER_MINUTE=4000000000 \
@@ -29,7 +21,7 @@ GATEWAY_CACHE_MAX_BYTES="$bound" RUST_LOG=warn \
 gateway=$!
 pids+=($gateway)
 base="http://127.0.0.1:$gateway_port"
-for _ in $(seq 1 100); do curl -fs -o /dev/null "$base/healthz" && break; sleep 0.1; done
+wait_for "$base/healthz"
 rss() { awk '/VmRSS/ {print $2 * 1024}' "/proc/$gateway/status"; }
 metric() { curl -fs "$base/metrics" | awk -v n="$1" '$1 == n {print $2}'; }
 list=/meetings/100000000000000001/participants

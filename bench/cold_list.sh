@@ -6,23 +6,8 @@
 # Usage: bench/cold_list.sh   (ROUNDS=5; GATEWAY=<binary> instead of building this tree)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-gateway_bin=${GATEWAY:-target/release/wemeet-gateway}
-[ -n "${GATEWAY:-}" ] || cargo build --release --quiet
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; exit 1; }
-
-upstream_port=$(port)
-"$gateway_bin" simulate --listen "127.0.0.1:$upstream_port" \
-    --calls-per-minute 4000000000 --calls-per-day 4000000000 >"$work/simulator.log" 2>&1 &
-pids+=($!)
-wait_for "http://127.0.0.1:$upstream_port/healthz"
+. bench/common.sh
+start_simulator --calls-per-minute 4000000000 --calls-per-day 4000000000
 key=bench-key-$RANDOM$RANDOM
 gateway_port=$(port)
 WEMEET_API_BASE="http://127.0.0.1:$upstream_port" WEMEET_APP_ID=200000001 \

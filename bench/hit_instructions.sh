@@ -16,24 +16,8 @@ cd "$(dirname "$0")/.."
 hits=${HITS:-2000}
 rounds=${ROUNDS:-2}
 command -v valgrind >/dev/null || { echo "needs valgrind: apt-get install valgrind"; exit 1; }
-gateway_bin=${GATEWAY:-target/release/wemeet-gateway}
-[ -n "${GATEWAY:-}" ] || cargo build --release --quiet
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 1 600); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; exit 1; }
-
-upstream_port=$(port)
-"$gateway_bin" simulate --listen "127.0.0.1:$upstream_port" --calls-per-minute 100000 \
-    >"$work/simulator.log" 2>&1 &
-pids+=($!)
-wait_for "http://127.0.0.1:$upstream_port/healthz"
+. bench/common.sh
+start_simulator --calls-per-minute 100000
 key=bench-key-$RANDOM$RANDOM
 
 # Sends $hits GETs of one path on one connection, checking each is a 200 hit.
@@ -66,7 +50,7 @@ measure() { # binary -> prints "small json gzip" instructions per hit
         "$bin" serve >"$work/gateway.log" 2>&1 &
     local pid=$!
     pids+=($pid)
-    wait_for "http://127.0.0.1:$gateway_port/healthz"
+    wait_for "http://127.0.0.1:$gateway_port/healthz" 600 # valgrind starts slowly
     local results=()
     for kind in small json gzip; do
         local path=/meetings/144115214488302892/participants
