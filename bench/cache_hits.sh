@@ -8,6 +8,8 @@
 # nginx serves the gzipped body twice: with sendfile (its default on Debian, no copy of the body
 # into the socket) and, as "gzip-copy", with sendfile off, so that it copies the body as the
 # gateway must; the second comparison isolates the per-request work from that copy.
+# "hyper" is the floor under any hyper-based server: hyper alone, no router or middleware,
+# answering every request with the same bytes (bench/hyper_floor.rs, built as an example).
 #
 # Usage: bench/cache_hits.sh   (CONNECTIONS=64 DURATION=10s ROUNDS=3; needs wrk and nginx:
 #        apt-get install wrk nginx-light)
@@ -24,6 +26,7 @@ for tool in wrk nginx; do
     command -v "$tool" >/dev/null || { echo "needs $tool: apt-get install wrk nginx-light"; exit 1; }
 done
 . bench/common.sh
+cargo build --release --quiet --example hyper_floor
 chmod 755 "$work"   # nginx workers run unprivileged and must read the file
 start_simulator --calls-per-minute 100000
 key=bench-key-$RANDOM$RANDOM
@@ -77,6 +80,14 @@ curl -fs -H "$auth" "http://127.0.0.1:$gateway_port$small" -o "$work/root/small/
 curl -fs -H "$auth" "http://127.0.0.1:$gateway_port$list" -o "$work/root/json/body"
 curl -fs -H "$auth" -H "Accept-Encoding: gzip" "http://127.0.0.1:$gateway_port$list" -o "$work/root/gzip/body"
 nginx -c "$work/nginx.conf"
+declare -A floor_port
+for kind in small json gzip; do
+    floor_port[$kind]=$(port)
+    target/release/examples/hyper_floor "${floor_port[$kind]}" "$work/root/$kind/body" \
+        "$([ "$kind" = gzip ] && echo gzip)" &
+    pids+=($!)
+    wait_for "http://127.0.0.1:${floor_port[$kind]}/"
+done
 wait_for "http://127.0.0.1:$nginx_port/small/body"
 for kind in small json gzip; do
     path=$small; [ "$kind" = small ] || path=$list
@@ -119,6 +130,7 @@ for round in $(seq 1 "$rounds"); do
         if [ "$kind" = gzip ]; then
             run "nginx gzip-copy" "http://127.0.0.1:$nginx_port/gzip-copy/body" "$header"
         fi
+        run "hyper $kind" "http://127.0.0.1:${floor_port[$kind]}/" "$header"
         if [ -n "${BASELINE:-}" ]; then
             run "baseline $kind" "http://127.0.0.1:$baseline_port$path" "$auth" "$header"
         fi

@@ -186,14 +186,8 @@ where
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
         if let Ok(response) = &result {
-            let status = response.status().as_u16().to_string();
-            metrics::counter!(
-                crate::metrics::HTTP_REQUESTS,
-                "route" => *this.route,
-                "method" => *this.method,
-                "status" => status
-            )
-            .increment(1);
+            crate::metrics::http_requests(this.route, this.method, response.status().as_u16())
+                .increment(1);
         }
         Poll::Ready(result)
     }

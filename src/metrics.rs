@@ -3,7 +3,10 @@
 //! The `metrics` facade allows one global recorder per process, so it is installed once and every
 //! gateway in the process (tests start several) renders the same registry.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, OnceLock, PoisonError, RwLock};
+
+use metrics::Counter;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -56,3 +59,46 @@ pub const CACHE_FETCHES: &str = "gateway_cache_fetches_total";
 pub const CACHE_ENTRIES: &str = "gateway_cache_entries";
 /// Bytes the cache holds (JSON and gzip bodies, plus a fixed overhead per entry).
 pub const CACHE_BYTES: &str = "gateway_cache_bytes";
+
+/// The counter of HTTP requests for one route, method and status.
+pub fn http_requests(route: &'static str, method: &'static str, status: u16) -> Counter {
+    registered(([HTTP_REQUESTS, route, method], status), || {
+        let status = status.to_string();
+        metrics::counter!(HTTP_REQUESTS, "route" => route, "method" => method, "status" => status)
+    })
+}
+
+/// The counter of cache answers with one result.
+pub fn cache_requests(result: &'static str) -> Counter {
+    registered(
+        ([CACHE_REQUESTS, result, ""], 0),
+        || metrics::counter!(CACHE_REQUESTS, "result" => result),
+    )
+}
+
+/// A metric's name, its label values and a status ("" and 0 where it has none).
+type CounterKey = ([&'static str; 3], u16);
+
+/// A counter's handle, registered once per metric name and label values and then kept: the
+/// `counter!` macro builds its key (allocating its labels) and looks it up in the registry on
+/// every call, which is most of what counting costs a cache hit.
+fn registered(key: CounterKey, register: impl FnOnce() -> Counter) -> Counter {
+    static COUNTERS: LazyLock<RwLock<HashMap<CounterKey, Counter>>> = LazyLock::new(|| {
+        // Handles are bound to the recorder installed when they are made: install it first.
+        handle();
+        RwLock::default()
+    });
+    if let Some(counter) = COUNTERS
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+    {
+        return counter.clone();
+    }
+    COUNTERS
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(key)
+        .or_insert_with(register)
+        .clone()
+}

@@ -256,5 +256,5 @@ fn stale_label(how: How) -> &'static str {
 }
 
 fn count(result: &'static str) {
-    metrics::counter!(crate::metrics::CACHE_REQUESTS, "result" => result).increment(1);
+    crate::metrics::cache_requests(result).increment(1);
 }
