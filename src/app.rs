@@ -26,6 +26,8 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::api::{self, AppState};
 use crate::cache::ParticipantCache;
+use crate::cluster::limiter::SharedLimiter;
+use crate::cluster::{InvalidRedisUrl, Redis};
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::server::{BindError, Server};
@@ -46,12 +48,31 @@ pub enum BuildError {
     Client(#[from] ClientBuildError),
     #[error(transparent)]
     Bind(#[from] BindError),
+    #[error("GATEWAY_REDIS_URL: {0}")]
+    Redis(#[from] InvalidRedisUrl),
 }
 
 impl Gateway {
     /// Builds the gateway from its settings and binds its listener.
     pub async fn build(settings: Settings) -> Result<Self, BuildError> {
-        let client = UpstreamClient::new(settings.upstream)?;
+        let (client, redis) = match &settings.redis {
+            None => (UpstreamClient::new(settings.upstream)?, None),
+            Some(shared) => {
+                let redis = Redis::connect(shared).await?;
+                let limiter = SharedLimiter::new(
+                    redis.clone(),
+                    settings.upstream.credentials.app_id(),
+                    settings.upstream.calls_per_minute,
+                    shared.calls_per_day,
+                );
+                let client = UpstreamClient::shared(
+                    settings.upstream,
+                    limiter,
+                    shared.fallback_calls_per_minute,
+                )?;
+                (client, Some(redis))
+            }
+        };
         let cache = ParticipantCache::new(client.clone(), settings.cache, api::render);
         let state = AppState::new(
             cache,
@@ -59,6 +80,7 @@ impl Gateway {
             settings.default_operator,
             settings.api_key_digests,
             settings.allow_anonymous,
+            redis,
         );
         let router = router(state, settings.cors_origins, settings.request_timeout);
         Ok(Self {

@@ -13,6 +13,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::cache::CacheConfig;
+use crate::cluster::RedisSettings;
 use crate::upstream::signing::InvalidCredentials;
 use crate::upstream::{ClientConfig, Credentials, Operator, RetryPolicy};
 
@@ -169,6 +170,10 @@ pub struct UpstreamArgs {
     /// Outbound calls per minute, shared by every fetch (Tencent allows 300 for the whole app).
     #[arg(long, env = "WEMEET_CALLS_PER_MINUTE", default_value_t = 240, value_parser = clap::value_parser!(u32).range(1..))]
     pub calls_per_minute: u32,
+    /// Outbound calls per day (China time), counted across replicas when GATEWAY_REDIS_URL is
+    /// set (Tencent allows 200,000 for the whole app).
+    #[arg(long, env = "WEMEET_CALLS_PER_DAY", default_value_t = 200_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub calls_per_day: u32,
     /// Longest wait for one upstream page.
     #[arg(long, env = "WEMEET_PAGE_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
     pub page_timeout: Duration,
@@ -202,6 +207,25 @@ pub struct CacheArgs {
     pub fetch_wait: Duration,
 }
 
+/// How replicas share the quota through Redis (optional).
+#[derive(Debug, Clone, Args)]
+pub struct RedisArgs {
+    /// Redis shared by every replica: `redis://[user:password@]host[:port][/db]` or
+    /// `rediss://` for TLS. Unset: each process keeps its own quota and cache.
+    #[arg(long, env = "GATEWAY_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<SecretString>,
+    /// File holding GATEWAY_REDIS_URL.
+    #[arg(long, env = "GATEWAY_REDIS_URL_FILE")]
+    pub redis_url_file: Option<PathBuf>,
+    /// Put before every Redis key, so that several deployments can share one Redis.
+    #[arg(long, env = "GATEWAY_REDIS_PREFIX", default_value = "wemeet-gateway:")]
+    pub redis_prefix: String,
+    /// Outbound calls per minute of this replica alone while Redis cannot be reached: its safe
+    /// share of WEMEET_CALLS_PER_MINUTE.
+    #[arg(long, env = "GATEWAY_REDIS_FALLBACK_CALLS_PER_MINUTE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub redis_fallback_calls_per_minute: u32,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -210,6 +234,8 @@ pub struct ServeArgs {
     pub cache: CacheArgs,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
 }
 
 /// Everything a gateway is built from, checked: what [`ServeArgs::into_settings`] makes of the
@@ -232,6 +258,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// How long in-flight requests may finish after the shutdown signal.
     pub shutdown_grace: Duration,
+    /// Redis shared by the replicas; `None`: this process alone.
+    pub redis: Option<RedisSettings>,
 }
 
 impl Settings {
@@ -248,6 +276,7 @@ impl Settings {
             cors_origins: Vec::new(),
             request_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
+            redis: None,
         }
     }
 }
@@ -257,6 +286,7 @@ impl ServeArgs {
     /// the variable.
     pub fn into_settings(self) -> Result<Settings, ConfigError> {
         let (gateway, cache, upstream) = (self.gateway, self.cache, self.upstream);
+        let redis = redis_settings(self.redis, upstream.calls_per_day)?;
         if gateway.request_timeout <= cache.fetch_wait {
             return Err(ConfigError::Invalid {
                 name: "GATEWAY_REQUEST_TIMEOUT",
@@ -333,8 +363,37 @@ impl ServeArgs {
             cors_origins: cors_origins(&gateway.cors_origins)?,
             request_timeout: gateway.request_timeout,
             shutdown_grace: gateway.shutdown_grace,
+            redis,
         })
     }
+}
+
+/// The Redis settings, when a URL is set; the URL is checked but never repeated (it may carry a
+/// password).
+fn redis_settings(
+    args: RedisArgs,
+    calls_per_day: u32,
+) -> Result<Option<RedisSettings>, ConfigError> {
+    let Some(url) = resolve_secret("GATEWAY_REDIS_URL", args.redis_url, args.redis_url_file)?
+    else {
+        return Ok(None);
+    };
+    crate::cluster::check_url(&url).map_err(|e| ConfigError::Invalid {
+        name: "GATEWAY_REDIS_URL",
+        reason: e.to_string(),
+    })?;
+    if args.redis_prefix.is_empty() {
+        return Err(ConfigError::Invalid {
+            name: "GATEWAY_REDIS_PREFIX",
+            reason: "must not be empty: it keeps this deployment's keys apart from others'".into(),
+        });
+    }
+    Ok(Some(RedisSettings {
+        url,
+        prefix: args.redis_prefix,
+        fallback_calls_per_minute: args.redis_fallback_calls_per_minute,
+        calls_per_day,
+    }))
 }
 
 /// `GATEWAY_CORS_ORIGINS` as header values. Browsers send an origin's serialized form

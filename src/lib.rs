@@ -22,6 +22,7 @@ pub mod api;
 pub mod app;
 pub mod cache;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod metrics;

@@ -21,6 +21,13 @@ pub const PAGES_PER_FETCH: &str = "gateway_upstream_pages_per_fetch";
 /// Upstream calls that could start now without waiting for the pacer.
 pub const QUOTA_AVAILABLE: &str = "gateway_upstream_quota_available_calls";
 
+/// 1 while this replica shares the quota through Redis, 0 in local mode.
+pub const REDIS_SHARED: &str = "gateway_redis_shared";
+/// Redis operations that failed (each switches the replica to local mode), by operation.
+pub const REDIS_ERRORS: &str = "gateway_redis_errors_total";
+/// Waits for the shared upstream limiter (a slot of the enterprise's quota taken by a replica).
+pub const SHARED_LIMITER_WAITS: &str = "gateway_shared_limiter_waits_total";
+
 /// The process's Prometheus recorder, installed on first use.
 pub fn handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();

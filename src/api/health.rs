@@ -19,6 +19,12 @@ pub struct Status {
     /// enterprise's daily quota is spent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
+    /// With Redis configured: `shared` (the quota is shared with the other replicas) or
+    /// `degraded` (Redis is unreachable; this replica paces itself at its fallback rate and
+    /// returns to shared mode by itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "shared")]
+    pub redis: Option<&'static str>,
 }
 
 /// Alive
@@ -35,13 +41,15 @@ pub async fn healthz() -> Json<Status> {
     Json(Status {
         status: "alive",
         reason: None,
+        redis: None,
     })
 }
 
 /// Ready to serve
 ///
 /// Ready unless the upstream has locked the gateway out: it rejects the gateway's credentials or
-/// clock, or the enterprise's daily quota is spent.
+/// clock, or the enterprise's daily quota is spent. Redis being unreachable does not make the
+/// gateway unready (it serves on its own meanwhile); `redis` says `degraded` then.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -53,10 +61,12 @@ pub async fn healthz() -> Json<Status> {
     ),
 )]
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    let redis = state.redis_mode();
     match state.lockout() {
         None => Json(Status {
             status: "ready",
             reason: None,
+            redis,
         })
         .into_response(),
         Some(reason) => (
@@ -64,6 +74,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             Json(Status {
                 status: "not_ready",
                 reason: Some(reason),
+                redis,
             }),
         )
             .into_response(),

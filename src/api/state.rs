@@ -7,6 +7,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use super::auth::ApiKeys;
 use super::stored_list::StoredList;
 use crate::cache::ParticipantCache;
+use crate::cluster::Redis;
 use crate::upstream::{Operator, UpstreamClient};
 
 /// The cache of participant lists, storing them ready to send.
@@ -25,6 +26,7 @@ struct Inner {
     default_operator: Option<Operator>,
     keys: ApiKeys,
     metrics: PrometheusHandle,
+    redis: Option<Redis>,
 }
 
 impl AppState {
@@ -35,6 +37,7 @@ impl AppState {
         default_operator: Option<Operator>,
         api_key_digests: Vec<[u8; 32]>,
         allow_anonymous: bool,
+        redis: Option<Redis>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -43,6 +46,7 @@ impl AppState {
                 default_operator,
                 keys: ApiKeys::new(api_key_digests, allow_anonymous),
                 metrics: crate::metrics::handle(),
+                redis,
             }),
         }
     }
@@ -62,6 +66,17 @@ impl AppState {
     /// Why the gateway is not ready, if it is not.
     pub(super) fn lockout(&self) -> Option<&'static str> {
         self.inner.client.lockout()
+    }
+
+    /// `shared` or `degraded` (Redis unreachable: this replica on its own) when Redis is
+    /// configured.
+    pub(super) fn redis_mode(&self) -> Option<&'static str> {
+        let redis = self.inner.redis.as_ref()?;
+        Some(if redis.is_shared() {
+            "shared"
+        } else {
+            "degraded"
+        })
     }
 
     /// The Prometheus text, with the gauges read now.

@@ -138,6 +138,10 @@ pub struct Counters {
     pub by_outcome: BTreeMap<String, u64>,
     /// The most calls accepted in one calendar minute.
     pub busiest_minute: u64,
+    /// The most calls accepted in any 60 seconds, wherever the window starts: what a pacer
+    /// promises (Tencent counts by calendar minute, which this bounds).
+    #[serde(default)]
+    pub busiest_60s: u64,
 }
 
 #[derive(Debug, Default)]
@@ -146,6 +150,8 @@ struct Quota {
     minute_calls: u64,
     day: u64,
     day_calls: u64,
+    /// When each call of the last 60 seconds was accepted.
+    last_60s: std::collections::VecDeque<Duration>,
 }
 
 /// A cheap handle to one simulator's state.
@@ -244,7 +250,8 @@ impl Simulator {
 
     /// Counts the call against both quotas; refuses it when either is spent.
     fn spend_quota(&self) -> Result<(), TencentError> {
-        let now = self.state.clock.now().as_secs();
+        let exact = self.state.clock.now();
+        let now = exact.as_secs();
         let (minute, day) = (now / 60, crate::clock::china_day(now));
         let mut quota = lock(&self.state.quota);
         if quota.minute != minute {
@@ -267,9 +274,19 @@ impl Simulator {
         quota.minute_calls += 1;
         quota.day_calls += 1;
         let busiest = quota.minute_calls;
+        while quota
+            .last_60s
+            .front()
+            .is_some_and(|t| *t + Duration::from_secs(60) <= exact)
+        {
+            quota.last_60s.pop_front();
+        }
+        quota.last_60s.push_back(exact);
+        let busiest_60s = quota.last_60s.len() as u64;
         drop(quota);
         let mut counters = lock(&self.state.counters);
         counters.busiest_minute = counters.busiest_minute.max(busiest);
+        counters.busiest_60s = counters.busiest_60s.max(busiest_60s);
         Ok(())
     }
 

@@ -13,9 +13,11 @@ use tracing::{Instrument, debug, info_span, instrument, warn};
 use super::error::{ErrorClass, UpstreamError};
 use super::pacer::Pacer;
 use super::query::ParticipantsQuery;
+use super::quota::{Permit, Quota};
 use super::signing::{Credentials, signed_headers};
 use super::wire::{ErrorBody, Page, Participant};
 use crate::clock::{WallClock, unix_now};
+use crate::cluster::limiter::SharedLimiter;
 
 /// Records asked for per page: the upstream's maximum.
 pub const PAGE_SIZE: u32 = 100;
@@ -174,7 +176,7 @@ struct Inner {
     /// The API's origin, parsed once; each page's URL is this joined with its signed target.
     base: Url,
     credentials: Credentials,
-    pacer: Pacer,
+    quota: Quota,
     clock: WallClock,
     page_timeout: Duration,
     list_deadline: Duration,
@@ -229,7 +231,24 @@ pub enum ClientBuildError {
 }
 
 impl UpstreamClient {
+    /// A client pacing itself to `config.calls_per_minute`.
     pub fn new(config: ClientConfig) -> Result<Self, ClientBuildError> {
+        let pacer = Pacer::per_minute(config.calls_per_minute);
+        Self::build(config, Quota::Local(pacer))
+    }
+
+    /// A client taking each call from `limiter`, shared with every other replica, or from its own
+    /// pacer at `fallback_calls_per_minute` while Redis cannot answer.
+    pub fn shared(
+        config: ClientConfig,
+        limiter: SharedLimiter,
+        fallback_calls_per_minute: u32,
+    ) -> Result<Self, ClientBuildError> {
+        let fallback = Pacer::per_minute(fallback_calls_per_minute);
+        Self::build(config, Quota::Shared { limiter, fallback })
+    }
+
+    fn build(config: ClientConfig, quota: Quota) -> Result<Self, ClientBuildError> {
         let base = origin(&config.base_url)
             .ok_or_else(|| ClientBuildError::BaseUrl(config.base_url.clone()))?;
         // reqwest is built without a default crypto provider; ring is ours. A second install
@@ -249,7 +268,7 @@ impl UpstreamClient {
                 http,
                 base,
                 credentials: config.credentials,
-                pacer: Pacer::per_minute(config.calls_per_minute),
+                quota,
                 clock: WallClock::new(),
                 page_timeout: config.page_timeout,
                 list_deadline: config.list_deadline,
@@ -261,7 +280,7 @@ impl UpstreamClient {
 
     /// Calls that could start now without waiting for the pacer.
     pub fn quota_available(&self) -> u32 {
-        self.inner.pacer.available()
+        self.inner.quota.available()
     }
 
     /// Fetches a whole participant list, following the cursor until the upstream says there is
@@ -385,11 +404,15 @@ impl UpstreamClient {
         let policy = &self.inner.retry;
         let (mut retries, mut minute_waits) = (0, 0);
         for attempt in 1.. {
-            let admitted = self.inner.pacer.acquire_by(Some(deadline)).await;
+            let permit = self.inner.quota.acquire_by(deadline).await;
             metrics::gauge!(crate::metrics::QUOTA_AVAILABLE)
-                .set(f64::from(self.inner.pacer.available()));
-            if !admitted {
-                return Err(UpstreamError::Deadline(self.inner.list_deadline));
+                .set(f64::from(self.inner.quota.available()));
+            match permit {
+                Permit::Go => {}
+                Permit::PastDeadline => {
+                    return Err(UpstreamError::Deadline(self.inner.list_deadline));
+                }
+                Permit::DaySpent => return Err(UpstreamError::DaySpent),
             }
             let span = info_span!(
                 "upstream_page",
@@ -421,6 +444,7 @@ impl UpstreamClient {
                 Ok(page) => return Ok(page),
                 Err(error) => error,
             };
+            self.inner.quota.note_refusal(error.class()).await;
             let wait = match error.class() {
                 ErrorClass::Transient | ErrorClass::Replay if retries < policy.max_retries => {
                     retries += 1;

@@ -112,6 +112,9 @@ pub enum UpstreamError {
     /// The list was not complete within the deadline.
     #[error("the list was not fetched within {0:?}")]
     Deadline(Duration),
+    /// Not an upstream answer: the day's calls, counted across replicas, are spent.
+    #[error("the enterprise's upstream calls for the day are spent (counted across replicas)")]
+    DaySpent,
 }
 
 impl UpstreamError {
@@ -123,6 +126,7 @@ impl UpstreamError {
             Self::Status(_) => ErrorClass::Protocol,
             Self::Protocol(_) => ErrorClass::Protocol,
             Self::Deadline(_) => ErrorClass::Deadline,
+            Self::DaySpent => ErrorClass::DailyLimit,
         }
     }
 
@@ -130,7 +134,7 @@ impl UpstreamError {
     pub fn http_status(&self) -> Option<u16> {
         match self {
             Self::Api { status, .. } | Self::Status(status) => Some(*status),
-            Self::Transport(_) | Self::Protocol(_) | Self::Deadline(_) => None,
+            Self::Transport(_) | Self::Protocol(_) | Self::Deadline(_) | Self::DaySpent => None,
         }
     }
 

@@ -5,12 +5,14 @@
 //! - [`wire`]: the upstream's JSON, decoded leniently.
 //! - [`error`]: failures classified where they arise.
 //! - [`pacer`]: the outbound limiter shared by every fetch.
+//! - [`quota`]: the pacer, or the limiter every replica shares through Redis.
 //! - [`client`]: the one send path and the paging loop over it.
 
 pub mod client;
 pub mod error;
 pub mod pacer;
 pub mod query;
+pub mod quota;
 pub mod signing;
 pub mod wire;
 

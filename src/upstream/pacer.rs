@@ -11,6 +11,31 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// The schedule for at most `calls` calls in any window of length `per`: `burst` calls at once,
+/// then one every `interval`. The shared limiter in Redis keeps the same schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gcra {
+    pub interval: Duration,
+    pub burst: u32,
+}
+
+impl Gcra {
+    pub fn new(calls: u32, per: Duration) -> Self {
+        let calls = calls.max(1);
+        let burst = if calls < 2 { 1 } else { (calls / 10).max(1) };
+        // With `burst` calls at once and then one per interval, a window [t, t + per) holds
+        // `burst + per / interval - 1` calls; make that exactly `calls`, rounding the interval up.
+        let steady = u128::from(calls - burst + 1);
+        let interval = Duration::from_nanos(per.as_nanos().div_ceil(steady) as u64);
+        Self { interval, burst }
+    }
+
+    /// How far ahead of the theoretical schedule a call may go.
+    pub fn tolerance(self) -> Duration {
+        self.interval * (self.burst - 1)
+    }
+}
+
 /// Spaces outbound calls so that no 60-second window holds more than the configured number.
 #[derive(Debug)]
 pub struct Pacer {
@@ -30,16 +55,11 @@ impl Pacer {
 
     /// A pacer for at most `calls` calls in any window of length `per`.
     pub fn new(calls: u32, per: Duration) -> Self {
-        let calls = calls.max(1);
-        let burst = if calls < 2 { 1 } else { (calls / 10).max(1) };
-        // With `burst` calls at once and then one per interval, a window [t, t + per) holds
-        // `burst + per / interval - 1` calls; make that exactly `calls`, rounding the interval up.
-        let steady = u128::from(calls - burst + 1);
-        let interval = Duration::from_nanos(per.as_nanos().div_ceil(steady) as u64);
+        let gcra = Gcra::new(calls, per);
         Self {
-            interval,
-            tolerance: interval * (burst - 1),
-            capacity: burst,
+            interval: gcra.interval,
+            tolerance: gcra.tolerance(),
+            capacity: gcra.burst,
             next: Mutex::new(Instant::now()),
         }
     }

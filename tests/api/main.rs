@@ -3,9 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cache;
+mod cluster;
 mod helpers;
 mod openapi;
 mod participants;
 mod process;
+mod redis_server;
 mod simulator;
 mod upstream_client;

@@ -81,9 +81,10 @@ fn api_key_digest() -> String {
 fn start_gateway_process(
     upstream: &str,
     secret_key: &str,
+    extra: &[(&str, &str)],
 ) -> (Child, String, std::sync::mpsc::Receiver<String>) {
     let digest = api_key_digest();
-    let env = [
+    let mut env = vec![
         ("WEMEET_API_BASE", upstream),
         ("WEMEET_APP_ID", CREDENTIALS[0].1),
         ("WEMEET_SECRET_ID", CREDENTIALS[1].1),
@@ -95,6 +96,7 @@ fn start_gateway_process(
         ("GATEWAY_SHUTDOWN_GRACE", "10s"),
         ("RUST_LOG", "trace"),
     ];
+    env.extend_from_slice(extra);
     start_until(command(&["serve"], &env), |line| {
         let value: serde_json::Value = serde_json::from_str(line).ok()?;
         (value["message"] == "gateway listening")
@@ -129,8 +131,8 @@ fn contains_signature(text: &str) -> bool {
 #[tokio::test]
 async fn logs_hold_no_secret_key_signature_or_api_key() {
     let (simulator, upstream) = start_simulator_process();
-    let (good, good_base, good_log) = start_gateway_process(&upstream, SECRET_KEY);
-    let (bad, bad_base, bad_log) = start_gateway_process(&upstream, WRONG_SECRET_KEY);
+    let (good, good_base, good_log) = start_gateway_process(&upstream, SECRET_KEY, &[]);
+    let (bad, bad_base, bad_log) = start_gateway_process(&upstream, WRONG_SECRET_KEY, &[]);
     let http = http_client();
     let path = "/meetings/100000000000000001/participants";
     let ok = http
@@ -168,6 +170,55 @@ async fn logs_hold_no_secret_key_signature_or_api_key() {
     }
 }
 
+const REDIS_PASSWORD: &str = "process-test-redis-password-4e1f";
+
+#[tokio::test]
+async fn the_redis_password_reaches_no_log_and_no_answer() {
+    let Some(mut redis) =
+        crate::redis_server::RedisServer::start_with_password(Some(REDIS_PASSWORD))
+    else {
+        return;
+    };
+    let (upstream, upstream_base) = start_simulator_process();
+    let url = redis.url();
+    let (gateway, base, log) =
+        start_gateway_process(&upstream_base, SECRET_KEY, &[("GATEWAY_REDIS_URL", &url)]);
+    let http = crate::helpers::http_client();
+    let ready = |http: reqwest::Client, base: String| async move {
+        let body: serde_json::Value = http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body
+    };
+    // The password opened Redis: shared mode.
+    assert_eq!(ready(http.clone(), base.clone()).await["redis"], "shared");
+    let list = format!("{base}/meetings/144115214488302892/participants");
+    let answer = http.get(&list).bearer_auth(API_KEY).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+
+    redis.stop();
+    let cold = format!("{base}/meetings/100000000000000001/participants");
+    let answer = http.get(&cold).bearer_auth(API_KEY).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let status = ready(http.clone(), base.clone()).await;
+    assert_eq!(status["redis"], "degraded");
+    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+
+    stop(gateway);
+    stop(upstream);
+    let logs = drain(&log);
+    assert!(logs.contains("local mode"), "{logs}");
+    for text in [&logs, &metrics, &status.to_string()] {
+        assert!(!text.contains(REDIS_PASSWORD));
+    }
+}
+
 #[tokio::test]
 async fn sigterm_lets_a_slow_request_finish_then_exits_cleanly() {
     let (simulator, upstream) = start_simulator_process();
@@ -180,7 +231,7 @@ async fn sigterm_lets_a_slow_request_finish_then_exits_cleanly() {
         .await
         .unwrap();
     assert_eq!(injected.status(), 204);
-    let (mut gateway, base, _log) = start_gateway_process(&upstream, SECRET_KEY);
+    let (mut gateway, base, _log) = start_gateway_process(&upstream, SECRET_KEY, &[]);
 
     let request = tokio::spawn({
         let http = http.clone();
@@ -290,6 +341,20 @@ fn serve_refuses_to_start_without_keys_or_with_bad_values_naming_the_variable() 
         "{stderr}"
     );
 
+    // A Redis URL that cannot be used is named, never repeated: it may carry a password.
+    for url in [
+        "http://user:hunter2-in-url@cache:6379",
+        "redis://:hunter2-in-url@cache:notaport",
+    ] {
+        let mut env = base.to_vec();
+        env.push(("GATEWAY_ALLOW_ANONYMOUS", "true"));
+        env.push(("GATEWAY_REDIS_URL", url));
+        let (code, stderr) = run_to_exit(&["serve"], &env);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(stderr.contains("GATEWAY_REDIS_URL"), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
+
     let (code, stderr) = run_to_exit(&["serve"], &[("GATEWAY_ALLOW_ANONYMOUS", "true")]);
     assert_eq!(code, 1);
     assert!(stderr.contains("WEMEET_APP_ID"), "{stderr}");
@@ -326,9 +391,15 @@ fn a_port_in_use_is_a_one_line_error() {
 
 #[test]
 fn help_documents_every_variable_and_shows_no_secret_value() {
-    let output = command(&["serve", "--help"], &[("WEMEET_SECRET_KEY", SECRET_KEY)])
-        .output()
-        .unwrap();
+    let output = command(
+        &["serve", "--help"],
+        &[
+            ("WEMEET_SECRET_KEY", SECRET_KEY),
+            ("GATEWAY_REDIS_URL", "redis://:hunter2-in-url@cache"),
+        ],
+    )
+    .output()
+    .unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
     for variable in [
         "WEMEET_API_BASE",
@@ -345,10 +416,15 @@ fn help_documents_every_variable_and_shows_no_secret_value() {
         "GATEWAY_API_KEYS_FILE",
         "GATEWAY_ALLOW_ANONYMOUS",
         "GATEWAY_CORS_ORIGINS",
+        "GATEWAY_REDIS_URL",
+        "GATEWAY_REDIS_URL_FILE",
+        "GATEWAY_REDIS_PREFIX",
+        "GATEWAY_REDIS_FALLBACK_CALLS_PER_MINUTE",
+        "WEMEET_CALLS_PER_DAY",
     ] {
         assert!(help.contains(variable), "{variable} missing from --help");
     }
-    assert!(!help.contains(SECRET_KEY));
+    assert!(!help.contains(SECRET_KEY) && !help.contains("hunter2"));
 }
 
 /// The container's health check: `healthcheck` exits 0 when the server on GATEWAY_LISTEN answers

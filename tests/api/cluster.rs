@@ -1,0 +1,225 @@
+//! Replicas sharing one Redis: one quota across every replica, and each replica on its own
+//! (at its fallback rate) while Redis is down, back to shared by itself when it returns.
+
+use std::time::Duration;
+
+use wemeet_gateway::cluster::RedisSettings;
+use wemeet_gateway::cluster::limiter::{Admission, SharedLimiter, Spent};
+use wemeet_gateway::config::Settings;
+
+use crate::helpers::{TestGateway, TestUpstream, start_gateway_with, start_simulator};
+use crate::redis_server::RedisServer;
+
+fn redis_settings(redis: &RedisServer) -> RedisSettings {
+    RedisSettings {
+        url: redis.url().into(),
+        prefix: "test:".into(),
+        fallback_calls_per_minute: 600,
+        calls_per_day: 200_000,
+    }
+}
+
+/// A replica: a gateway sharing `redis`, pacing the whole cluster to `calls_per_minute`.
+async fn replica(
+    upstream: TestUpstream,
+    redis: &RedisServer,
+    calls_per_minute: u32,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestGateway {
+    let shared = redis_settings(redis);
+    start_gateway_with(upstream, |settings| {
+        settings.upstream.calls_per_minute = calls_per_minute;
+        settings.redis = Some(shared);
+        adjust(settings);
+    })
+    .await
+}
+
+/// The same simulator, reached by another gateway (the simulator is a cheap handle).
+fn same(upstream: &TestUpstream) -> TestUpstream {
+    TestUpstream {
+        simulator: upstream.simulator.clone(),
+        base_url: upstream.base_url.clone(),
+    }
+}
+
+async fn readiness(gateway: &TestGateway) -> serde_json::Value {
+    gateway
+        .get_without_key("/readyz")
+        .await
+        .json()
+        .await
+        .expect("readiness JSON")
+}
+
+#[tokio::test]
+async fn replicas_spend_one_quota_between_them() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    // The upstream allows 30 calls a minute; three replicas share a rate of 29. Together they
+    // take a burst of 2 and then a call every 60/28 s, so no 60 seconds hold more than 29 (30
+    // with a millisecond of jitter at the window's edges). On their own, each would take that
+    // pace: 31 calls within about 16 s.
+    let upstream = start_simulator(30).await;
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(replica(same(&upstream), &redis, 29, |_| {}).await);
+    }
+    for replica in &replicas {
+        assert_eq!(readiness(replica).await["redis"], "shared");
+    }
+    // 31 distinct one-page lists (one-hour windows of the sample meeting), asked of the three
+    // replicas in turn, all at once; each caller asks again after a 202 until it has its list.
+    let lists: Vec<String> = (0..31)
+        .map(|i| {
+            let start = 1_700_000_000 + i * 86_400;
+            format!(
+                "/meetings/144115214488302892/participants?start_time={start}&end_time={}",
+                start + 3600
+            )
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let replicas = std::sync::Arc::new(replicas);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, path) in lists.into_iter().enumerate() {
+        let replicas = replicas.clone();
+        tasks.spawn(async move {
+            for _ in 0..60 {
+                let response = replicas[i % 3].get(&path).await;
+                match response.status().as_u16() {
+                    202 => tokio::time::sleep(Duration::from_secs(2)).await,
+                    status => return status,
+                }
+            }
+            panic!("{path}: still fetching after 60 tries");
+        });
+    }
+    let answers: Vec<u16> = tasks.join_all().await;
+    assert!(answers.iter().all(|s| *s == 200), "{answers:?}");
+    let counters = upstream.simulator.counters();
+    assert_eq!(counters.calls, 31, "{counters:?}");
+    assert!(counters.busiest_60s <= 30, "{counters:?}");
+    assert!(!counters.by_outcome.contains_key("190310"), "{counters:?}");
+    // Shared pacing is not needlessly slow: 2 at once, then 29 at 60/28 s apart, about 62 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(80),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn without_redis_a_replica_serves_on_its_own_and_returns_to_shared_mode() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let upstream = start_simulator(100_000).await;
+    let gateway = replica(upstream, &redis, 100_000, |_| {}).await;
+    assert_eq!(readiness(&gateway).await["redis"], "shared");
+    let list = "/meetings/100000000000000001/participants";
+    assert_eq!(gateway.get(list).await.status(), 200);
+
+    redis.stop();
+    // A cold list is fetched at the fallback rate; the cached one is still served.
+    let cold = "/meetings/144115214488302892/participants";
+    assert_eq!(gateway.get(cold).await.status(), 200);
+    let hit = gateway.get(list).await;
+    assert_eq!(hit.status(), 200);
+    let status = readiness(&gateway).await;
+    assert_eq!(status["status"], "ready");
+    assert_eq!(status["redis"], "degraded");
+    assert!(gateway.metrics().await.contains("gateway_redis_shared 0"));
+
+    redis.restart();
+    let mut mode = String::new();
+    for _ in 0..100 {
+        mode = readiness(&gateway).await["redis"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if mode == "shared" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(mode, "shared", "back to shared mode without a restart");
+    assert!(gateway.metrics().await.contains("gateway_redis_shared 1"));
+}
+
+async fn limiter(redis: &RedisServer, per_minute: u32, per_day: u32) -> SharedLimiter {
+    let settings = redis_settings(redis);
+    let connection = wemeet_gateway::cluster::Redis::connect(&settings)
+        .await
+        .expect("a valid URL");
+    assert!(connection.is_shared());
+    SharedLimiter::new(connection, "211000001", per_minute, per_day)
+}
+
+#[tokio::test]
+async fn a_quota_refusal_seen_by_one_replica_pauses_them_all() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (one, other) = (
+        limiter(&redis, 600, 200_000).await,
+        limiter(&redis, 600, 200_000).await,
+    );
+    assert_eq!(other.take().await, Some(Admission::Now));
+    one.pause(Spent::Minute).await;
+    match other.take().await {
+        Some(Admission::After(wait)) => assert!(wait <= Duration::from_secs(60), "{wait:?}"),
+        other => panic!("expected a wait until the minute turns, got {other:?}"),
+    }
+    one.pause(Spent::Day).await;
+    match other.take().await {
+        Some(Admission::After(wait)) => {
+            assert!(wait <= Duration::from_secs(86_400), "{wait:?}");
+        }
+        other => panic!("expected a wait until the day turns, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_day_s_calls_are_counted_across_replicas() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (one, other) = (
+        limiter(&redis, 600_000, 3).await,
+        limiter(&redis, 600_000, 3).await,
+    );
+    assert_eq!(one.take().await, Some(Admission::Now));
+    assert_eq!(other.take().await, Some(Admission::Now));
+    assert_eq!(one.take().await, Some(Admission::Now));
+    match other.take().await {
+        Some(Admission::DaySpent(renews)) => {
+            assert!(renews <= Duration::from_secs(86_400), "{renews:?}");
+        }
+        other => panic!("expected the day spent, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn one_limiter_spaces_calls_for_every_replica() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    // 600 a minute: a burst of 60, then one every 60/541 s. Two replicas asking as fast as they
+    // can get the burst between them, not a burst each.
+    let (one, other) = (
+        limiter(&redis, 600, 200_000).await,
+        limiter(&redis, 600, 200_000).await,
+    );
+    let mut granted = 0;
+    for _ in 0..100 {
+        for limiter in [&one, &other] {
+            if limiter.take().await == Some(Admission::Now) {
+                granted += 1;
+            }
+        }
+    }
+    // 200 asks within well under a second: the burst, and at most a few spaced calls.
+    assert!((60..=70).contains(&granted), "{granted} granted");
+}
