@@ -27,6 +27,7 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 use crate::api::{self, AppState};
 use crate::cache::ParticipantCache;
 use crate::cluster::limiter::SharedLimiter;
+use crate::cluster::lists::SharedLists;
 use crate::cluster::{InvalidRedisUrl, Redis};
 use crate::config::Settings;
 use crate::error::ApiError;
@@ -73,7 +74,8 @@ impl Gateway {
                 (client, Some(redis))
             }
         };
-        let cache = ParticipantCache::new(client.clone(), settings.cache, api::render);
+        let shared = redis.clone().map(SharedLists::new);
+        let cache = ParticipantCache::new(client.clone(), settings.cache, api::render, shared);
         let state = AppState::new(
             cache,
             client,

@@ -25,6 +25,11 @@ pub const QUOTA_AVAILABLE: &str = "gateway_upstream_quota_available_calls";
 pub const REDIS_SHARED: &str = "gateway_redis_shared";
 /// Redis operations that failed (each switches the replica to local mode), by operation.
 pub const REDIS_ERRORS: &str = "gateway_redis_errors_total";
+/// Lists looked up in Redis after a local miss, by result: hit or miss.
+pub const SHARED_LISTS: &str = "gateway_shared_lists_total";
+/// Fetches this replica left to another replica holding the list's lock, and fetches it took
+/// over after waiting (the holder went quiet), by event: `wait` or `takeover`.
+pub const SHARED_LOCKS: &str = "gateway_shared_lock_events_total";
 /// Waits for the shared upstream limiter (a slot of the enterprise's quota taken by a replica).
 pub const SHARED_LIMITER_WAITS: &str = "gateway_shared_limiter_waits_total";
 

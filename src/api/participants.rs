@@ -156,7 +156,7 @@ pub async fn drop_cached(
     let Ok(Path(id)) = meeting else {
         return Err(not_a_meeting_id().into());
     };
-    state.cache().invalidate_meeting(&meeting_id(&id)?);
+    state.cache().invalidate_meeting(&meeting_id(&id)?).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 
 use axum::http::HeaderValue;
 use bytes::Bytes;
-use flate2::{Compress, Compression, FlushCompress, Status};
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use http_body::{Frame, SizeHint};
 use sha2::{Digest, Sha256};
 
@@ -42,24 +42,27 @@ struct Part {
 
 impl Part {
     /// The document's last part: its deflate ends the stream with a final block.
-    fn new_final(json: &'static [u8], compress: &mut Compress) -> Self {
+    fn new_final(json: Bytes, compress: &mut Compress) -> Self {
         Self {
-            deflate: Bytes::from(deflate(compress, json, FlushCompress::Finish)),
-            crc: crc32fast::hash(json),
-            digest: digest(json),
-            json: Bytes::from_static(json),
+            deflate: Bytes::from(deflate(compress, &json, FlushCompress::Finish)),
+            crc: crc32fast::hash(&json),
+            digest: digest(&json),
+            json,
         }
     }
 
     fn new(json: Vec<u8>, compress: &mut Compress) -> Self {
         let deflate = deflate(compress, &json, FlushCompress::Sync);
-        let crc = crc32fast::hash(&json);
-        let digest = digest(&json);
+        Self::made(json, Bytes::from(deflate))
+    }
+
+    /// A part from its JSON and that JSON's deflate, made before.
+    fn made(json: Vec<u8>, deflate: Bytes) -> Self {
         Self {
+            crc: crc32fast::hash(&json),
+            digest: digest(&json),
             json: Bytes::from(json),
-            deflate: Bytes::from(deflate),
-            crc,
-            digest,
+            deflate,
         }
     }
 }
@@ -92,7 +95,9 @@ impl Chunk {
 #[derive(Debug)]
 pub struct StoredList {
     chunks: Vec<Chunk>,
-    tail: &'static [u8],
+    /// Bytes of the head's JSON, at the start of the first JSON frame.
+    head_len: usize,
+    tail: Bytes,
     /// The parts as sent: head, chunks, tail.
     json: Arc<[Bytes]>,
     /// The same as gzip: header and head, chunks, tail and trailer.
@@ -107,6 +112,112 @@ impl Body for StoredList {
     fn weight(&self) -> usize {
         let offsets: usize = self.chunks.iter().map(|c| c.starts.len() * 4).sum();
         (self.json_len + self.gzip_len) as usize + offsets
+    }
+
+    /// The shared cache's form: the ETag, the head and tail as JSON, and each chunk as its
+    /// record offsets and its deflate (the JSON is inflated from it again).
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.gzip_len as usize + self.chunks.len() * 512 + 1024);
+        out.extend_from_slice(ENCODING);
+        let field = |out: &mut Vec<u8>, bytes: &[u8]| {
+            out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+            out.extend_from_slice(bytes);
+        };
+        field(&mut out, self.etag.as_bytes());
+        field(&mut out, &self.json[0][..self.head_len]);
+        field(&mut out, &self.tail);
+        out.extend_from_slice(&(self.chunks.len() as u32).to_le_bytes());
+        for chunk in &self.chunks {
+            out.extend_from_slice(&(chunk.starts.len() as u32).to_le_bytes());
+            for start in &chunk.starts {
+                out.extend_from_slice(&start.to_le_bytes());
+            }
+            field(&mut out, &chunk.part.deflate);
+        }
+        out
+    }
+
+    /// Checks everything it reads: offsets inside their chunk, each chunk a deflate of its own,
+    /// and the ETag of the rebuilt document equal to the one stored.
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut input = Reader(bytes.strip_prefix(ENCODING)?);
+        let etag = input.field()?.to_vec();
+        let head = input.field()?.to_vec();
+        let tail = Bytes::copy_from_slice(input.field()?);
+        let count = input.u32()? as usize;
+        let mut chunks = Vec::with_capacity(count.min(bytes.len() / 8));
+        for _ in 0..count {
+            let records = input.u32()? as usize;
+            let starts = (0..records)
+                .map(|_| input.u32())
+                .collect::<Option<Box<[u32]>>>()?;
+            let deflate = Bytes::copy_from_slice(input.field()?);
+            let json = inflate(&deflate)?;
+            let ordered = starts.windows(2).all(|w| w[0] < w[1]);
+            if records == 0 || !ordered || starts[records - 1] as usize > json.len() {
+                return None;
+            }
+            chunks.push(Chunk {
+                part: Part::made(json, deflate),
+                starts,
+            });
+        }
+        if !input.0.is_empty() {
+            return None;
+        }
+        let mut compress = Compress::new(Compression::new(LEVEL), false);
+        let list = assemble(&mut compress, head, chunks, tail, None);
+        (list.etag.as_bytes() == etag).then_some(list)
+    }
+}
+
+/// The shared cache's format of a stored list, and its version: a build that reads another
+/// version treats the entry as absent.
+const ENCODING: &[u8] = b"stored-list/1\n";
+
+/// Reads an encoded list front to back.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn u32(&mut self) -> Option<u32> {
+        let (value, rest) = self.0.split_first_chunk::<4>()?;
+        self.0 = rest;
+        Some(u32::from_le_bytes(*value))
+    }
+
+    fn field(&mut self) -> Option<&'a [u8]> {
+        let len = self.u32()? as usize;
+        let value = self.0.get(..len)?;
+        self.0 = &self.0[len..];
+        Some(value)
+    }
+}
+
+/// Most JSON one chunk may inflate to: far above a page of records, far below harm.
+const MAX_CHUNK_JSON: usize = 64 * 1024 * 1024;
+
+/// The JSON of one chunk's deflate (raw, ending in a sync flush, not the stream's end).
+fn inflate(deflate: &[u8]) -> Option<Vec<u8>> {
+    let mut decompress = Decompress::new(false);
+    let mut out = Vec::with_capacity(deflate.len() * 5 + 64);
+    loop {
+        let read = decompress.total_in() as usize;
+        let status = decompress
+            .decompress_vec(&deflate[read..], &mut out, FlushDecompress::Sync)
+            .ok()?;
+        if status == Status::StreamEnd {
+            return None;
+        }
+        let consumed = decompress.total_in() as usize == deflate.len();
+        if consumed && out.len() < out.capacity() {
+            return Some(out);
+        }
+        if out.len() >= MAX_CHUNK_JSON
+            || (read == decompress.total_in() as usize && out.len() < out.capacity())
+        {
+            return None;
+        }
+        out.reserve(out.capacity());
     }
 }
 
@@ -146,7 +257,13 @@ impl StoredListBuilder {
 
     /// The stored document: `head` goes before the records, `tail` after them.
     pub fn finish(mut self, head: Vec<u8>, tail: &'static [u8]) -> StoredList {
-        assemble(&mut self.compress, head, self.chunks, tail, None)
+        assemble(
+            &mut self.compress,
+            head,
+            self.chunks,
+            Bytes::from_static(tail),
+            None,
+        )
     }
 }
 
@@ -185,11 +302,12 @@ fn assemble(
     compress: &mut Compress,
     head: Vec<u8>,
     mut chunks: Vec<Chunk>,
-    tail: &'static [u8],
+    tail: Bytes,
     previous: Option<(&StoredList, &[bool])>,
 ) -> StoredList {
     let head = Part::new(head, compress);
-    let tail_part = Part::new_final(tail, compress);
+    let head_len = head.json.len();
+    let tail_part = Part::new_final(tail.clone(), compress);
     // The CRC and length of the whole, combined from the parts'.
     let parts = || {
         std::iter::once(&head)
@@ -249,7 +367,7 @@ fn assemble(
             spans.push((j..json_frame.len(), g..gzip_frame.len()));
         }
         if last {
-            json_frame.extend_from_slice(tail);
+            json_frame.extend_from_slice(&tail);
             gzip_frame.extend_from_slice(&gzip_tail);
         }
         let (json_frame, gzip_frame) = (Bytes::from(json_frame), Bytes::from(gzip_frame));
@@ -265,6 +383,7 @@ fn assemble(
         etag: HeaderValue::from_str(&format!("\"{hash}\"")).expect("hex is a valid header"),
         gzip_etag: HeaderValue::from_str(&format!("\"{hash}-gz\"")).expect("hex is a valid header"),
         chunks,
+        head_len,
         tail,
         json: json.into(),
         gzip_len: gzip.iter().map(|b| b.len() as u64).sum(),
@@ -371,7 +490,7 @@ impl StoredList {
             &mut compress,
             head,
             chunks,
-            self.tail,
+            self.tail.clone(),
             Some((self, &changed)),
         ))
     }
@@ -511,6 +630,34 @@ pub(super) mod tests {
         );
         assert_eq!(joined(&build(&[]).json), b"{\"list\":[]}");
         assert_eq!(gunzip(&joined(&build(&[]).gzip)), b"{\"list\":[]}");
+    }
+
+    #[test]
+    fn the_shared_form_decodes_into_the_same_bytes_and_refuses_anything_else() {
+        let pages: Vec<Vec<u32>> = (0..40).map(|p| (p * 3..p * 3 + 3).collect()).collect();
+        let pages: Vec<&[u32]> = pages.iter().map(Vec::as_slice).collect();
+        for list in [build(&pages), build(&[]), build(&[&[1]])] {
+            let encoded = list.encode();
+            let decoded = StoredList::decode(&encoded).expect("decodes");
+            for gzip in [false, true] {
+                assert_eq!(
+                    joined(&decoded.body(gzip).parts),
+                    joined(&list.body(gzip).parts)
+                );
+                assert_eq!(decoded.etag(gzip), list.etag(gzip));
+            }
+            assert_eq!(decoded.records(), list.records());
+            assert_eq!(decoded.weight(), list.weight());
+            // Another version's format, a cut, a flipped byte: absent, never misread.
+            let mut other = encoded.clone();
+            other[ENCODING.len() - 2] = b'2';
+            assert!(StoredList::decode(&other).is_none());
+            assert!(StoredList::decode(&encoded[..encoded.len() - 1]).is_none());
+            let mut flipped = encoded.clone();
+            let last = flipped.len() - 3;
+            flipped[last] ^= 0x55;
+            assert!(StoredList::decode(&flipped).is_none());
+        }
     }
 
     #[test]

@@ -14,9 +14,14 @@ use crate::upstream::{ListHead, Participant, ParticipantsQuery, UpstreamError};
 
 /// What the cache stores for a fetched list: whatever the renderer made of it. The cache keeps,
 /// weighs and hands back the body; it never reads it.
-pub trait Body: fmt::Debug + Send + Sync + 'static {
+pub trait Body: fmt::Debug + Send + Sync + Sized + 'static {
     /// Bytes the body holds, counted against the cache's byte bound.
     fn weight(&self) -> usize;
+    /// The body as the shared cache stores it.
+    fn encode(&self) -> Vec<u8>;
+    /// A body from [`encode`](Self::encode)'s bytes; `None` for anything else (another
+    /// version's format, damage).
+    fn decode(bytes: &[u8]) -> Option<Self>;
 }
 
 /// Builds the body to store from a list's pages as they arrive. The API hands the cache a
@@ -71,14 +76,38 @@ impl<B: Body> Entry<B> {
     }
 
     fn new(content: Content<B>, fresh_for: Duration, usable_for: Duration) -> Self {
-        let now = Instant::now();
+        Self::at(content, Instant::now(), fresh_for, usable_for)
+    }
+
+    /// A list's entry fetched at `fetched_at` (by another replica), fresh and usable for as long
+    /// from then as it was when stored.
+    pub(super) fn restored(
+        body: B,
+        fetched_at: Instant,
+        fresh_for: Duration,
+        usable_for: Duration,
+    ) -> Self {
+        Self::at(Content::List(body), fetched_at, fresh_for, usable_for)
+    }
+
+    fn at(
+        content: Content<B>,
+        fetched_at: Instant,
+        fresh_for: Duration,
+        usable_for: Duration,
+    ) -> Self {
         Self {
             content,
-            fetched_at: now,
-            fresh_until: now + fresh_for,
-            usable_until: now + usable_for,
+            fetched_at,
+            fresh_until: fetched_at + fresh_for,
+            usable_until: fetched_at + usable_for,
             failed_refresh: AtomicU16::new(0),
         }
+    }
+
+    /// How long from `now` the entry is of any use.
+    pub(super) fn remaining_use(&self, now: Instant) -> Duration {
+        self.usable_until.saturating_duration_since(now)
     }
 
     /// The stored body, or the upstream's "no such meeting".
@@ -108,7 +137,7 @@ impl<B: Body> Entry<B> {
     }
 
     /// From its fetch until it is of no use at all: how long moka keeps it.
-    fn lifetime(&self) -> Duration {
+    pub(super) fn lifetime(&self) -> Duration {
         self.usable_until - self.fetched_at
     }
 
@@ -195,6 +224,14 @@ mod tests {
     impl Body for Bytes {
         fn weight(&self) -> usize {
             self.0
+        }
+
+        fn encode(&self) -> Vec<u8> {
+            self.0.to_le_bytes().to_vec()
+        }
+
+        fn decode(bytes: &[u8]) -> Option<Self> {
+            Some(Self(usize::from_le_bytes(bytes.try_into().ok()?)))
         }
     }
 

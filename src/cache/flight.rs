@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use tracing::{Instrument, info_span, warn};
 
 use super::entry::{Body, Entry, freshness};
+use super::shared::Coordinated;
 use super::{CacheError, ParticipantCache};
 use crate::upstream::{
     ErrorClass, FetchProgress, ListHead, PageSink, Participant, ParticipantsQuery,
@@ -75,11 +76,23 @@ impl<B: Body> ParticipantCache<B> {
         // A fetch that finished between the caller's look and this flight's start already
         // stored what this one would fetch (or, unless a refresh was asked for, something fresh).
         if let Some(entry) = inner.entries.get(&key).await
-            && (entry.fetched_at() >= flight.requested_at
-                || (!flight.forced && entry.is_fresh(Instant::now())))
+            && flight.is_answered_by(&entry)
         {
             landing.finish(Ok(entry), false).await;
             return;
+        }
+        // With replicas: another one's fetch may answer this flight, or be running.
+        let mut lock = match self.coordinate(&key, &flight).await {
+            Coordinated::Landed(entry) => {
+                landing.finish(Ok(entry), true).await;
+                return;
+            }
+            Coordinated::Holder(lock) => Some(lock),
+            Coordinated::Alone => None,
+        };
+        if let Some(lock) = &mut lock {
+            let shared = flight.clone();
+            lock.keep_alive(move || (shared.progress.records(), shared.progress.total_count()));
         }
         // The renderer takes each page on a blocking thread while the next one is fetched. Each
         // page is its own short blocking task: a thread held for the whole fetch would stop
@@ -138,7 +151,24 @@ impl<B: Body> ParticipantCache<B> {
                 stale.note_failed_refresh(error.failure());
             }
         }
-        landing.finish(outcome.map(Arc::new), true).await;
+        let outcome = outcome.map(Arc::new);
+        if let Ok(entry) = &outcome
+            && landing.is_current()
+        {
+            self.store_shared(&key, entry.clone()).await;
+        }
+        if let Some(lock) = lock {
+            lock.release().await;
+        }
+        landing.finish(outcome, true).await;
+    }
+}
+
+impl<B: Body> Flight<B> {
+    /// Whether `entry` is as new as this flight's fetch would be: stored after the flight was
+    /// asked for, or fresh when no refresh was asked for.
+    pub(super) fn is_answered_by(&self, entry: &Entry<B>) -> bool {
+        entry.fetched_at() >= self.requested_at || (!self.forced && entry.is_fresh(Instant::now()))
     }
 }
 

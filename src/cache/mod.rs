@@ -17,6 +17,7 @@
 mod decision;
 mod entry;
 mod flight;
+mod shared;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,6 +31,9 @@ use entry::UntilUnusable;
 pub use entry::{Body, Entry, Render, Renderer};
 use flight::Flights;
 
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::cluster::lists::{Announcement, SharedLists};
 use crate::upstream::{ParticipantsQuery, UpstreamClient, UpstreamError};
 
 /// How the cache sizes and ages its entries.
@@ -130,6 +134,8 @@ struct Inner<B: Body> {
     config: CacheConfig,
     entries: moka::future::Cache<ParticipantsQuery, Arc<Entry<B>>>,
     flights: Mutex<Flights<B>>,
+    /// The lists shared with other replicas, when there are any.
+    shared: Option<SharedLists>,
 }
 
 impl<B: Body> Inner<B> {
@@ -143,7 +149,12 @@ impl<B: Body> Inner<B> {
 impl<B: Body> ParticipantCache<B> {
     /// A cache over `client`, storing what the renderers `render` starts make of each fetched
     /// list.
-    pub fn new(client: UpstreamClient, config: CacheConfig, render: Render<B>) -> Self {
+    pub fn new(
+        client: UpstreamClient,
+        config: CacheConfig,
+        render: Render<B>,
+        shared: Option<SharedLists>,
+    ) -> Self {
         // LRU rather than moka's default TinyLFU admission: a list just fetched at the cost of
         // upstream quota must always be kept, or the next caller would fetch it again.
         let entries = moka::future::Cache::builder()
@@ -160,8 +171,31 @@ impl<B: Body> ParticipantCache<B> {
                 config,
                 entries,
                 flights: Mutex::default(),
+                shared,
             }),
         }
+        .listening()
+    }
+
+    /// Drops the local copies of a meeting's lists whenever any replica purges them.
+    fn listening(self) -> Self {
+        if let Some(shared) = &self.inner.shared {
+            let mut announcements = shared.announcements();
+            let cache = Arc::downgrade(&self.inner);
+            tokio::spawn(async move {
+                loop {
+                    let meeting_id = match announcements.recv().await {
+                        Ok(Announcement::Purged(meeting_id)) => meeting_id,
+                        Ok(Announcement::Landed(_)) => continue,
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return,
+                    };
+                    let Some(inner) = cache.upgrade() else { return };
+                    ParticipantCache { inner }.invalidate_locally(&meeting_id);
+                }
+            });
+        }
+        self
     }
 
     /// The answer for `key`: from the cache, or from a fetch shared with every other caller.
@@ -221,7 +255,14 @@ impl<B: Body> ParticipantCache<B> {
 
     /// Drops every cached list of one meeting. Fetches already running for it still answer
     /// their callers, but store nothing.
-    pub fn invalidate_meeting(&self, meeting_id: &str) {
+    pub async fn invalidate_meeting(&self, meeting_id: &str) {
+        self.invalidate_locally(meeting_id);
+        if let Some(shared) = &self.inner.shared {
+            shared.purge(meeting_id).await;
+        }
+    }
+
+    fn invalidate_locally(&self, meeting_id: &str) {
         self.inner
             .flights()
             .retain(|key, _| key.meeting_id() != meeting_id);

@@ -1,5 +1,5 @@
 //! What the gateway's replicas share through Redis: the enterprise's upstream quota
-//! ([`limiter`]).
+//! ([`limiter`]) and the lists, fetched once for all of them ([`lists`]).
 //!
 //! Redis is an aid, never a condition of an answer. Every operation has a short timeout; the
 //! first failure switches this replica to local mode (its own pacer at the fallback rate), and a
@@ -7,6 +7,7 @@
 //! the `gateway_redis_shared` gauge; the URL, which may carry a password, is never printed.
 
 pub mod limiter;
+pub mod lists;
 
 use std::fmt;
 use std::future::Future;
@@ -71,6 +72,7 @@ pub struct Redis {
 }
 
 struct Inner {
+    client: redis::Client,
     connection: ConnectionManager,
     prefix: String,
     shared: AtomicBool,
@@ -97,10 +99,11 @@ impl Redis {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(200));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
+        let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| InvalidRedisUrl(format!("{:?}", e.kind())))?;
         let redis = Self {
             inner: Arc::new(Inner {
+                client,
                 connection,
                 prefix: settings.prefix.clone(),
                 shared: AtomicBool::new(false),
@@ -122,6 +125,11 @@ impl Redis {
     /// Whether this replica shares the quota (and, later, lists) through Redis right now.
     pub fn is_shared(&self) -> bool {
         self.inner.shared.load(Ordering::Relaxed)
+    }
+
+    /// The client, for connections of their own (pub/sub).
+    fn client(&self) -> &redis::Client {
+        &self.inner.client
     }
 
     /// A key under this deployment's prefix.

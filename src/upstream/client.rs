@@ -147,7 +147,9 @@ impl Default for FetchProgress {
 }
 
 impl FetchProgress {
-    fn record(&self, records: usize, total_count: Option<i64>) {
+    /// Sets how far the fetch has got (the client as pages arrive; a replica waiting for
+    /// another replica's fetch, from what that one shares).
+    pub fn record(&self, records: usize, total_count: Option<i64>) {
         self.records.store(records, Ordering::Relaxed);
         self.total_count
             .store(total_count.unwrap_or(-1), Ordering::Relaxed);
@@ -276,6 +278,11 @@ impl UpstreamClient {
                 lockout: Lockout::default(),
             }),
         })
+    }
+
+    /// Longest time one whole list may take.
+    pub fn list_deadline(&self) -> Duration {
+        self.inner.list_deadline
     }
 
     /// Calls that could start now without waiting for the pacer.

@@ -554,6 +554,7 @@ async fn a_panic_while_rendering_a_list_answers_500_internal() {
         client(&upstream),
         CacheConfig::default(),
         a_renderer_that_panics,
+        None,
     );
     for attempt in 1..=2 {
         let error = cache

@@ -223,3 +223,90 @@ async fn one_limiter_spaces_calls_for_every_replica() {
     // 200 asks within well under a second: the burst, and at most a few spaced calls.
     assert!((60..=70).contains(&granted), "{granted} granted");
 }
+
+#[tokio::test]
+async fn three_replicas_fetch_a_cold_list_once_for_a_thousand_callers() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let upstream = start_simulator(100_000).await;
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(replica(same(&upstream), &redis, 100_000, |_| {}).await);
+    }
+    let replicas = std::sync::Arc::new(replicas);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..1000 {
+        let replicas = replicas.clone();
+        tasks.spawn(async move {
+            let response = replicas[i % 3]
+                .get("/meetings/100000000000000001/participants")
+                .await;
+            (response.status().as_u16(), response.bytes().await.unwrap())
+        });
+    }
+    let answers = tasks.join_all().await;
+    assert!(answers.iter().all(|(status, _)| *status == 200));
+    assert!(
+        answers.iter().all(|(_, body)| *body == answers[0].1),
+        "one body for all"
+    );
+    // 1,234 records at 100 a page: 13 calls, once for the three replicas.
+    assert_eq!(upstream.simulator.counters().calls, 13);
+    let metrics = replicas[0].metrics().await + &replicas[1].metrics().await;
+    assert!(
+        metrics.contains("gateway_shared_lock_events_total{event=\"wait\"}"),
+        "{metrics}"
+    );
+}
+
+async fn cache_status(gateway: &TestGateway, path: &str) -> String {
+    let response = gateway.get(path).await;
+    assert_eq!(response.status(), 200);
+    response.headers()["cache-status"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_list_fetched_by_one_replica_is_a_hit_for_the_others_until_purged() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let upstream = start_simulator(100_000).await;
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(replica(same(&upstream), &redis, 100_000, |_| {}).await);
+    }
+    let list = "/meetings/100000000000000001/participants";
+    assert!(cache_status(&replicas[0], list).await.contains("fwd=miss"));
+    let body = replicas[0].get(list).await.bytes().await.unwrap();
+    assert_eq!(upstream.simulator.counters().calls, 13);
+    // The others find it in Redis: no upstream call, the same bytes; then it is a local hit.
+    for replica in &replicas[1..] {
+        assert!(cache_status(replica, list).await.contains("fwd=miss"));
+        assert_eq!(replica.get(list).await.bytes().await.unwrap(), body);
+        assert!(cache_status(replica, list).await.contains("; hit"));
+    }
+    assert_eq!(upstream.simulator.counters().calls, 13);
+    let metrics = replicas[1].metrics().await;
+    assert!(
+        metrics.contains("gateway_shared_lists_total{result=\"hit\"}"),
+        "{metrics}"
+    );
+
+    // A purge on one replica: the next request on every replica is a miss, and the list is
+    // fetched once more for all of them.
+    let purged = replicas[1]
+        .delete("/meetings/100000000000000001/participants/cache")
+        .await;
+    assert_eq!(purged.status(), 204);
+    // The other replicas hear of it over pub/sub, within moments.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for replica in replicas.iter() {
+        let status = cache_status(replica, list).await;
+        assert!(status.contains("fwd=miss"), "{status}");
+    }
+    assert_eq!(upstream.simulator.counters().calls, 26);
+}
