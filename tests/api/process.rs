@@ -170,6 +170,17 @@ async fn logs_hold_no_secret_key_signature_or_api_key() {
     }
 }
 
+/// Tells the simulator process at `upstream` to inject `fault`.
+async fn inject_fault(http: &reqwest::Client, upstream: &str, fault: serde_json::Value) {
+    let injected = http
+        .post(format!("{upstream}/_simulator/faults"))
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(injected.status(), 204);
+}
+
 const REDIS_PASSWORD: &str = "process-test-redis-password-4e1f";
 
 #[tokio::test]
@@ -220,17 +231,76 @@ async fn the_redis_password_reaches_no_log_and_no_answer() {
 }
 
 #[tokio::test]
+async fn a_replica_takes_over_the_fetch_of_one_that_died_holding_its_lock() {
+    let Some(redis) = crate::redis_server::RedisServer::start() else {
+        return;
+    };
+    let (simulator, upstream) = start_simulator_process();
+    let http = http_client();
+    // Each page of the live meeting's list takes 0.4 s: 13 pages, about 5 s a fetch.
+    let fault = serde_json::json!({"meeting_id": "100000000000000001", "latency_ms": 400});
+    inject_fault(&http, &upstream, fault).await;
+    let url = redis.url();
+    let settings = [
+        ("GATEWAY_REDIS_URL", url.as_str()),
+        ("GATEWAY_FETCH_WAIT", "1s"),
+    ];
+    // The logs are kept open: a process whose output is closed dies at its next line.
+    let (holder, holder_base, _holder_log) =
+        start_gateway_process(&upstream, SECRET_KEY, &settings);
+    let (other, other_base, _other_log) = start_gateway_process(&upstream, SECRET_KEY, &settings);
+    let list = "/meetings/100000000000000001/participants";
+    let get = |base: &str| {
+        http.get(format!("{base}{list}"))
+            .bearer_auth(API_KEY)
+            .send()
+    };
+    // The holder takes the lock and starts fetching; it dies a page or two in.
+    assert_eq!(get(&holder_base).await.unwrap().status(), 202);
+    stop(holder);
+    let died = Instant::now();
+
+    let mut answer = None;
+    for _ in 0..60 {
+        let response = get(&other_base).await.unwrap();
+        if response.status() != 202 {
+            answer = Some(response);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let answer = answer.expect("the other replica answers within 30 s");
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["participants"].as_array().unwrap().len(), 1234);
+    // Within the lock's expiry (10 s) and one fetch (about 5 s), with room for a slow machine.
+    assert!(
+        died.elapsed() < Duration::from_secs(25),
+        "{:?}",
+        died.elapsed()
+    );
+    let metrics = http
+        .get(format!("{other_base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gateway_shared_lock_events_total{event=\"takeover\"} 1"),
+        "{metrics}"
+    );
+    stop(other);
+    stop(simulator);
+}
+
+#[tokio::test]
 async fn sigterm_lets_a_slow_request_finish_then_exits_cleanly() {
     let (simulator, upstream) = start_simulator_process();
     let http = http_client();
     let fault = serde_json::json!({"latency_ms": 1500, "times": 1});
-    let injected = http
-        .post(format!("{upstream}/_simulator/faults"))
-        .json(&fault)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(injected.status(), 204);
+    inject_fault(&http, &upstream, fault).await;
     let (mut gateway, base, _log) = start_gateway_process(&upstream, SECRET_KEY, &[]);
 
     let request = tokio::spawn({

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The container, for real: build the image from the shipped Dockerfile, bring the compose stack
-# up healthy, fetch a demo meeting through the gateway container and compare it with what the
-# simulator holds, check that the process is not root, and tear the stack down gracefully.
+# up healthy (with the cluster profile: Redis, three replicas and nginx in front), fetch a demo
+# meeting through the gateway container and compare it with what the simulator holds, ask one
+# list of the replicas through the balancer many times and check that the upstream saw one pass,
+# check that the process is not root, and tear the stack down gracefully.
 #
 # Needs root (or sudo) on a Debian machine; installs Debian's Docker engine, docker-compose,
 # debootstrap and curl when missing, starts dockerd when none runs (and stops it at the end). The
@@ -36,7 +38,7 @@ scratch=$(mktemp -d)
 dockerd_pid=
 stand_ins=()
 cleanup() {
-    docker-compose --project-name "$project" down --volumes --timeout 5 >/dev/null 2>&1 || true
+    docker-compose --project-name "$project" --profile cluster down --volumes --timeout 5 >/dev/null 2>&1 || true
     for image in "${stand_ins[@]}"; do docker rmi "$image" >/dev/null 2>&1 || true; done
     if [ -n "$dockerd_pid" ]; then
         $root kill "$dockerd_pid" 2>/dev/null || true
@@ -96,6 +98,25 @@ if ! present "$builder_base"; then
     lap "made $builder_base from this machine's toolchain ($(rustc --version))"
 fi
 
+# The cluster profile's Redis and nginx: pulled, or one Debian root with both, made locally and
+# tagged under both names (the compose file gives each its command).
+redis_image=redis:7-bookworm
+nginx_image=nginx:1-bookworm
+if ! present "$redis_image" || ! present "$nginx_image"; then
+    $root debootstrap --variant=minbase --include=redis-server,nginx-light bookworm \
+        "$scratch/services" http://deb.debian.org/debian \
+        >"$scratch/debootstrap.log" 2>&1 || { tail -20 "$scratch/debootstrap.log"; exit 1; }
+    slim "$scratch/services"
+    for image in "$redis_image" "$nginx_image"; do
+        present "$image" && continue
+        stand_ins+=("$image")
+        $root tar -C "$scratch/services" -c . | docker import \
+            --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+            - "$image" >/dev/null
+    done
+    lap "made $redis_image and $nginx_image with debootstrap"
+fi
+
 # --- The image, from the shipped Dockerfile, offline
 context="$scratch/context"
 mkdir -p "$context/.cargo"
@@ -108,8 +129,8 @@ size=$(docker image inspect --format '{{.Size}}' wemeet-gateway:latest)
 lap "image built from the Dockerfile: $((size / 1000 / 1000)) MB"
 
 # --- The compose stack
-docker-compose --project-name "$project" up --detach --no-build --quiet-pull 2>"$scratch/up.log" \
-    || { cat "$scratch/up.log"; exit 1; }
+docker-compose --project-name "$project" --profile cluster up --detach --no-build --quiet-pull \
+    2>"$scratch/up.log" || { cat "$scratch/up.log"; exit 1; }
 gateway=$(docker-compose --project-name "$project" ps --quiet gateway)
 simulator=$(docker-compose --project-name "$project" ps --quiet simulator)
 health=starting
@@ -146,6 +167,31 @@ print(f"container: {len(got)} participants through the gateway, equal to the sim
 PY
 curl --silent --fail -o /dev/null http://127.0.0.1:8080/swagger-ui/
 
+# The cluster: one list (a window of the live meeting, so that the gateway above did not fetch
+# it) asked 60 times through the balancer, 20 at a time: the three replicas fetch it once.
+for _ in $(seq 1 60); do
+    curl --silent --fail -o /dev/null http://127.0.0.1:8090/healthz && break
+    sleep 1
+done
+counters() {
+    curl --silent --show-error --fail "http://$simulator_ip:8081/_simulator/counters" \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["by_meeting"].get(sys.argv[1], 0))' "$meeting"
+}
+before=$(counters)
+now=$(date +%s)
+window="start_time=$((now - 86400))&end_time=$((now + 3600))"
+seq 1 60 | xargs -P 20 -I{} curl --silent --show-error --fail -o "$scratch/cluster-{}.json" \
+    -H "Authorization: Bearer $key" \
+    "http://127.0.0.1:8090/meetings/$meeting/participants?$window"
+calls=$(($(counters) - before))
+distinct=$(md5sum "$scratch"/cluster-*.json | cut -d' ' -f1 | sort -u | wc -l)
+echo "container: 60 requests through the balancer to 3 replicas: $calls upstream calls, $distinct distinct body"
+if [ "$calls" != 13 ] || [ "$distinct" != 1 ]; then
+    echo "the replicas did not share one fetch (13 calls, one body expected)"
+    docker-compose --project-name "$project" logs gateway-1 gateway-2 gateway-3 | tail -40
+    exit 1
+fi
+
 # Not root: the configured user, and the uid the processes really run as.
 user=$(docker inspect --format '{{.Config.User}}' "$gateway")
 uids=$(docker top "$gateway" -o pid,uid | awk 'NR > 1 { print $2 }' | sort -u | tr '\n' ' ')
@@ -159,7 +205,7 @@ echo "container: runs as user $user (process uids: $uids)"
 
 # Graceful shutdown: both services stop on SIGTERM well before compose would kill them.
 down_started=$(date +%s%N)
-docker-compose --project-name "$project" down --timeout 10 2>/dev/null
+docker-compose --project-name "$project" --profile cluster down --timeout 10 2>/dev/null
 down_ms=$((($(date +%s%N) - down_started) / 1000000))
 echo "container: docker-compose down took $down_ms ms"
 if [ "$down_ms" -gt 8000 ]; then
