@@ -26,7 +26,7 @@ use crate::upstream::{PAGE_SIZE, ParticipantsQuery};
 /// its last renewal.
 pub const LOCK_TTL: Duration = Duration::from_secs(10);
 /// How often the holder renews its lock and shares its progress.
-const HEARTBEAT: Duration = Duration::from_secs(1);
+const HEARTBEAT: Duration = Duration::from_millis(500);
 
 /// Renews a lock and shares the fetch's progress, if the lock is still this holder's.
 /// KEYS: lock, progress. ARGV: token, TTL (ms), records, total count (-1: unknown).

@@ -255,11 +255,22 @@ async fn a_replica_takes_over_the_fetch_of_one_that_died_holding_its_lock() {
             .bearer_auth(API_KEY)
             .send()
     };
-    // The holder takes the lock and starts fetching; it dies a page or two in.
+    // The holder takes the lock and starts fetching; it dies a few pages in, once it has shared
+    // its progress (every half second).
     assert_eq!(get(&holder_base).await.unwrap().status(), 202);
+    tokio::time::sleep(Duration::from_millis(600)).await;
     stop(holder);
     let died = Instant::now();
 
+    // Until the lock expires the other replica answers 202 with the progress the holder shared
+    // before it died.
+    let pending: serde_json::Value = {
+        let response = get(&other_base).await.unwrap();
+        assert_eq!(response.status(), 202);
+        response.json().await.unwrap()
+    };
+    let records = pending["records_fetched"].as_u64().unwrap();
+    assert!((100..1234).contains(&records), "{pending}");
     let mut answer = None;
     for _ in 0..60 {
         let response = get(&other_base).await.unwrap();
