@@ -31,3 +31,4 @@ pub mod server;
 pub mod simulator;
 pub mod telemetry;
 pub mod upstream;
+pub mod webhooks;

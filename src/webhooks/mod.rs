@@ -1,0 +1,9 @@
+//! Tencent's event deliveries (webhooks): who joined and left a meeting, pushed by Tencent to a
+//! subscribed URL.
+//!
+//! - [`delivery`]: a delivery's signature, timestamp and payload: verified and decoded exactly as
+//!   Tencent's documentation specifies (pure functions, tested with Tencent's own example).
+//! - [`event`]: the events inside a delivery, decoded leniently.
+
+pub mod delivery;
+pub mod event;
