@@ -10,7 +10,6 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -18,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::info_span;
@@ -34,6 +32,8 @@ use crate::error::ApiError;
 use crate::server::{BindError, Server};
 use crate::upstream::UpstreamClient;
 use crate::upstream::client::ClientBuildError;
+use crate::webhooks::delivery::WebhookKeys;
+use crate::webhooks::receiver::Receiver;
 
 /// A gateway built and bound, not yet serving.
 #[derive(Debug)]
@@ -83,6 +83,7 @@ impl Gateway {
             settings.api_key_digests,
             settings.allow_anonymous,
             redis,
+            settings.webhooks.map(receive_events),
         );
         let router = router(state, settings.cors_origins, settings.request_timeout);
         Ok(Self {
@@ -111,6 +112,18 @@ impl Gateway {
     pub fn spawn(self) -> SocketAddr {
         self.server.spawn()
     }
+}
+
+/// The receiver of Tencent's event deliveries, and the task that processes its events in the
+/// order they came. Processing counts them for now; applying them to cached lists hooks in here.
+fn receive_events(keys: WebhookKeys) -> Receiver {
+    let (receiver, mut events) = Receiver::new(keys);
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            crate::webhooks::receiver::count(&event, "received");
+        }
+    });
+    receiver
 }
 
 /// The metric label of a request's route: its matched template, never the raw path (ids would
@@ -217,15 +230,12 @@ where
     }
 }
 
-/// Largest request body accepted (no route reads one).
-const MAX_BODY_BYTES: usize = 16 * 1024;
-
 /// The body limit's own 413 is plain text: answer a problem like every other error.
-fn problem_for_too_large(response: Response<tower_http::limit::ResponseBody<Body>>) -> Response {
+fn problem_for_too_large(response: Response) -> Response {
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge.into_response()
     } else {
-        response.map(Body::new)
+        response
     }
 }
 
@@ -281,8 +291,8 @@ fn router(state: AppState, cors_origins: Vec<HeaderValue>, timeout: Duration) ->
                 ApiError::RequestTimeout
             }))
             .timeout(timeout)
-            .map_response(problem_for_too_large)
-            .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
+            // Each route group has its own body limit (api::routes); any 413 is a problem.
+            .map_response(problem_for_too_large),
     );
     let app = if cors_origins.is_empty() {
         app

@@ -16,6 +16,7 @@ use crate::cache::CacheConfig;
 use crate::cluster::RedisSettings;
 use crate::upstream::signing::InvalidCredentials;
 use crate::upstream::{ClientConfig, Credentials, Operator, RetryPolicy};
+use crate::webhooks::delivery::{InvalidWebhookKeys, WebhookKeys};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -226,6 +227,59 @@ pub struct RedisArgs {
     pub redis_fallback_calls_per_minute: u32,
 }
 
+/// Tencent's event deliveries (optional).
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// The Token of the event subscription in Tencent's console: enables `/webhooks/wemeet`,
+    /// where Tencent delivers join and leave events.
+    #[arg(long, env = "WEMEET_WEBHOOK_TOKEN", hide_env_values = true)]
+    pub webhook_token: Option<SecretString>,
+    /// File holding WEMEET_WEBHOOK_TOKEN.
+    #[arg(long, env = "WEMEET_WEBHOOK_TOKEN_FILE")]
+    pub webhook_token_file: Option<PathBuf>,
+    /// The subscription's EncodingAESKey (43 characters), when deliveries are encrypted.
+    #[arg(long, env = "WEMEET_WEBHOOK_AES_KEY", hide_env_values = true)]
+    pub webhook_aes_key: Option<SecretString>,
+    /// File holding WEMEET_WEBHOOK_AES_KEY.
+    #[arg(long, env = "WEMEET_WEBHOOK_AES_KEY_FILE")]
+    pub webhook_aes_key_file: Option<PathBuf>,
+}
+
+impl WebhookArgs {
+    /// The subscription's keys, when a token is set.
+    fn resolve(self) -> Result<Option<WebhookKeys>, ConfigError> {
+        let token = resolve_secret(
+            "WEMEET_WEBHOOK_TOKEN",
+            self.webhook_token,
+            self.webhook_token_file,
+        )?;
+        let aes_key = resolve_secret(
+            "WEMEET_WEBHOOK_AES_KEY",
+            self.webhook_aes_key,
+            self.webhook_aes_key_file,
+        )?;
+        let Some(token) = token else {
+            if aes_key.is_some() {
+                return Err(ConfigError::Invalid {
+                    name: "WEMEET_WEBHOOK_AES_KEY",
+                    reason: "is set without WEMEET_WEBHOOK_TOKEN, which enables the webhooks"
+                        .into(),
+                });
+            }
+            return Ok(None);
+        };
+        WebhookKeys::new(token, aes_key.as_ref())
+            .map(Some)
+            .map_err(|e| ConfigError::Invalid {
+                name: match e {
+                    InvalidWebhookKeys::EmptyToken => "WEMEET_WEBHOOK_TOKEN",
+                    InvalidWebhookKeys::AesKey => "WEMEET_WEBHOOK_AES_KEY",
+                },
+                reason: e.to_string(),
+            })
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -236,6 +290,8 @@ pub struct ServeArgs {
     pub upstream: UpstreamArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 }
 
 /// Everything a gateway is built from, checked: what [`ServeArgs::into_settings`] makes of the
@@ -260,6 +316,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Redis shared by the replicas; `None`: this process alone.
     pub redis: Option<RedisSettings>,
+    /// Tencent's event subscription; `None`: `/webhooks/wemeet` answers 404.
+    pub webhooks: Option<WebhookKeys>,
 }
 
 impl Settings {
@@ -277,6 +335,7 @@ impl Settings {
             request_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
             redis: None,
+            webhooks: None,
         }
     }
 }
@@ -287,6 +346,7 @@ impl ServeArgs {
     pub fn into_settings(self) -> Result<Settings, ConfigError> {
         let (gateway, cache, upstream) = (self.gateway, self.cache, self.upstream);
         let redis = redis_settings(self.redis, upstream.calls_per_day)?;
+        let webhooks = self.webhooks.resolve()?;
         if gateway.request_timeout <= cache.fetch_wait {
             return Err(ConfigError::Invalid {
                 name: "GATEWAY_REQUEST_TIMEOUT",
@@ -364,6 +424,7 @@ impl ServeArgs {
             request_timeout: gateway.request_timeout,
             shutdown_grace: gateway.shutdown_grace,
             redis,
+            webhooks,
         })
     }
 }

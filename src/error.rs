@@ -24,6 +24,12 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("request body too large")]
     PayloadTooLarge,
+    /// A webhook delivery without a valid signature or a current timestamp.
+    #[error("a webhook delivery's signature or timestamp is missing or not valid")]
+    WebhookUnsigned,
+    /// A signed webhook delivery whose content cannot be read; says what.
+    #[error("an undecodable webhook delivery: {0}")]
+    WebhookUndecodable(&'static str),
     #[error("the request took longer than the gateway allows")]
     RequestTimeout,
     /// The gateway itself failed; says what, for the log.
@@ -91,6 +97,8 @@ mod problem_type {
     pub const NOT_FOUND: &str = "urn:wemeet-gateway:problem:not-found";
     pub const METHOD_NOT_ALLOWED: &str = "urn:wemeet-gateway:problem:method-not-allowed";
     pub const PAYLOAD_TOO_LARGE: &str = "urn:wemeet-gateway:problem:payload-too-large";
+    pub const WEBHOOK_UNSIGNED: &str = "urn:wemeet-gateway:problem:webhook-signature";
+    pub const WEBHOOK_UNDECODABLE: &str = "urn:wemeet-gateway:problem:webhook-undecodable";
     pub const MEETING_NOT_FOUND: &str = "urn:wemeet-gateway:problem:meeting-not-found";
     pub const FORBIDDEN: &str = "urn:wemeet-gateway:problem:operator-forbidden";
     pub const UPSTREAM_REJECTED_PARAMETER: &str =
@@ -153,7 +161,19 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 t::PAYLOAD_TOO_LARGE,
                 "Payload too large",
-                "the gateway's routes take no request body; it accepts at most 16 KiB".into(),
+                "the request body is larger than the route takes (16 KiB; 1 MiB for webhook deliveries)".into(),
+            ),
+            Self::WebhookUnsigned => plain(
+                StatusCode::UNAUTHORIZED,
+                t::WEBHOOK_UNSIGNED,
+                "Delivery not verified",
+                "the delivery's signature or timestamp is missing or not valid".into(),
+            ),
+            Self::WebhookUndecodable(what) => plain(
+                StatusCode::BAD_REQUEST,
+                t::WEBHOOK_UNDECODABLE,
+                "Delivery not readable",
+                (*what).into(),
             ),
             Self::RequestTimeout => plain(
                 StatusCode::GATEWAY_TIMEOUT,

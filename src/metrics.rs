@@ -33,6 +33,11 @@ pub const SHARED_LOCKS: &str = "gateway_shared_lock_events_total";
 /// Waits for the shared upstream limiter (a slot of the enterprise's quota taken by a replica).
 pub const SHARED_LIMITER_WAITS: &str = "gateway_shared_limiter_waits_total";
 
+/// Webhook events received, by kind and outcome (`applied`, `ignored`, `repeated`, `dropped`).
+pub const WEBHOOK_EVENTS: &str = "gateway_webhook_events_total";
+/// Webhook deliveries refused for a missing or wrong signature or a stale timestamp.
+pub const WEBHOOK_REFUSED: &str = "gateway_webhook_refused_total";
+
 /// The process's Prometheus recorder, installed on first use.
 pub fn handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();

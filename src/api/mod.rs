@@ -11,12 +11,14 @@ mod health;
 mod participants;
 mod state;
 mod stored_list;
+mod webhooks;
 
 pub use participants::{patch, render};
 pub use state::AppState;
 pub use stored_list::{PatchError, StoredList};
 
 use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{HeaderBuilder, ObjectBuilder, RefOr, Type};
 use utoipa::{Modify, OpenApi};
@@ -46,6 +48,7 @@ Errors are `application/problem+json` (RFC 9457) with a stable `type` per kind o
     tags(
         (name = "participants", description = "Participant lists of meetings and webinars."),
         (name = "operations", description = "Health, readiness and metrics, for operators; no key needed."),
+        (name = "webhooks", description = "Tencent's event deliveries (join, leave, start, end), signed by Tencent; no key needed. Enabled by `WEMEET_WEBHOOK_TOKEN`."),
     ),
 )]
 struct ApiDoc;
@@ -106,14 +109,24 @@ impl Modify for RequestIdHeader {
     }
 }
 
-/// Every route, and the OpenAPI document built from them.
+/// Largest request body the API's routes accept (none of them reads one).
+const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Largest webhook delivery accepted.
+const MAX_DELIVERY_BYTES: usize = 1024 * 1024;
+
+/// Every route, each with its body limit, and the OpenAPI document built from them.
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let webhooks = OpenApiRouter::new()
+        .routes(routes!(webhooks::check, webhooks::deliver))
+        .layer(RequestBodyLimitLayer::new(MAX_DELIVERY_BYTES));
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(participants::list_participants))
         .routes(routes!(participants::drop_cached))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .merge(webhooks)
         .split_for_parts();
     // Applied here, once every path is in the document.
     RequestIdHeader.modify(&mut openapi);

@@ -9,6 +9,7 @@ use super::stored_list::StoredList;
 use crate::cache::ParticipantCache;
 use crate::cluster::Redis;
 use crate::upstream::{Operator, UpstreamClient};
+use crate::webhooks::receiver::Receiver;
 
 /// The cache of participant lists, storing them ready to send.
 type ListCache = ParticipantCache<StoredList>;
@@ -27,6 +28,7 @@ struct Inner {
     keys: ApiKeys,
     metrics: PrometheusHandle,
     redis: Option<Redis>,
+    webhooks: Option<Receiver>,
 }
 
 impl AppState {
@@ -38,6 +40,7 @@ impl AppState {
         api_key_digests: Vec<[u8; 32]>,
         allow_anonymous: bool,
         redis: Option<Redis>,
+        webhooks: Option<Receiver>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -47,6 +50,7 @@ impl AppState {
                 keys: ApiKeys::new(api_key_digests, allow_anonymous),
                 metrics: crate::metrics::handle(),
                 redis,
+                webhooks,
             }),
         }
     }
@@ -66,6 +70,11 @@ impl AppState {
     /// Why the gateway is not ready, if it is not.
     pub(super) fn lockout(&self) -> Option<&'static str> {
         self.inner.client.lockout()
+    }
+
+    /// The receiver of Tencent's event deliveries, when webhooks are enabled.
+    pub(super) fn webhooks(&self) -> Option<&Receiver> {
+        self.inner.webhooks.as_ref()
     }
 
     /// `shared` or `degraded` (Redis unreachable: this replica on its own) when Redis is

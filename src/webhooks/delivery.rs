@@ -12,8 +12,8 @@ use std::fmt;
 use aes::cipher::block_padding::Pkcs7;
 use aes::cipher::{BlockModeDecrypt as _, KeyIvInit as _};
 use base64::Engine as _;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use secrecy::{ExposeSecret, SecretString};
 use sha1::{Digest as _, Sha1};
 use subtle::ConstantTimeEq as _;
@@ -190,7 +190,10 @@ mod tests {
         // Padded, the same.
         let padded = format!("{data}{}", "=".repeat((4 - data.len() % 4) % 4));
         assert_eq!(keys(None).decode(&padded), keys(None).decode(data));
-        assert_eq!(keys(None).decode("not base64!"), Err(UndecodableData::Base64));
+        assert_eq!(
+            keys(None).decode("not base64!"),
+            Err(UndecodableData::Base64)
+        );
     }
 
     #[test]
@@ -257,6 +260,9 @@ mod tests {
     fn keys_never_show_in_debug() {
         let keys = keys(Some("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"));
         let debug = format!("{keys:?}");
-        assert!(!debug.contains(TOKEN) && !debug.contains("abcdefghij"), "{debug}");
+        assert!(
+            !debug.contains(TOKEN) && !debug.contains("abcdefghij"),
+            "{debug}"
+        );
     }
 }

@@ -4,6 +4,9 @@
 //! - [`delivery`]: a delivery's signature, timestamp and payload: verified and decoded exactly as
 //!   Tencent's documentation specifies (pure functions, tested with Tencent's own example).
 //! - [`event`]: the events inside a delivery, decoded leniently.
+//! - [`receiver`]: a subscription's deliveries verified, read, told apart from Tencent's
+//!   retries, and handed on.
 
 pub mod delivery;
 pub mod event;
+pub mod receiver;

@@ -11,3 +11,4 @@ mod process;
 mod redis_server;
 mod simulator;
 mod upstream_client;
+mod webhooks;
