@@ -32,7 +32,7 @@ use crate::error::ApiError;
 use crate::server::{BindError, Server};
 use crate::upstream::UpstreamClient;
 use crate::upstream::client::ClientBuildError;
-use crate::webhooks::delivery::WebhookKeys;
+use crate::webhooks::apply::apply_events;
 use crate::webhooks::receiver::Receiver;
 
 /// A gateway built and bound, not yet serving.
@@ -76,6 +76,17 @@ impl Gateway {
         };
         let shared = redis.clone().map(SharedLists::new);
         let cache = ParticipantCache::new(client.clone(), settings.cache, api::render, shared);
+        // Events are applied to the cached lists in the order they came.
+        let webhooks = settings.webhooks.map(|keys| {
+            let (receiver, events) = Receiver::new(keys);
+            tokio::spawn(apply_events(
+                events,
+                cache.clone(),
+                api::apply_events,
+                settings.events_reconcile,
+            ));
+            receiver
+        });
         let state = AppState::new(
             cache,
             client,
@@ -83,7 +94,7 @@ impl Gateway {
             settings.api_key_digests,
             settings.allow_anonymous,
             redis,
-            settings.webhooks.map(receive_events),
+            webhooks,
         );
         let router = router(state, settings.cors_origins, settings.request_timeout);
         Ok(Self {
@@ -112,18 +123,6 @@ impl Gateway {
     pub fn spawn(self) -> SocketAddr {
         self.server.spawn()
     }
-}
-
-/// The receiver of Tencent's event deliveries, and the task that processes its events in the
-/// order they came. Processing counts them for now; applying them to cached lists hooks in here.
-fn receive_events(keys: WebhookKeys) -> Receiver {
-    let (receiver, mut events) = Receiver::new(keys);
-    tokio::spawn(async move {
-        while let Some(event) = events.recv().await {
-            crate::webhooks::receiver::count(&event, "received");
-        }
-    });
-    receiver
 }
 
 /// The metric label of a request's route: its matched template, never the raw path (ids would

@@ -243,6 +243,10 @@ pub struct WebhookArgs {
     /// File holding WEMEET_WEBHOOK_AES_KEY.
     #[arg(long, env = "WEMEET_WEBHOOK_AES_KEY_FILE")]
     pub webhook_aes_key_file: Option<PathBuf>,
+    /// How often a list kept current by events is fetched whole again, replacing the records
+    /// made from events.
+    #[arg(long, env = "GATEWAY_EVENTS_RECONCILE", default_value = "5m", value_parser = positive_duration)]
+    pub events_reconcile: Duration,
 }
 
 impl WebhookArgs {
@@ -318,6 +322,8 @@ pub struct Settings {
     pub redis: Option<RedisSettings>,
     /// Tencent's event subscription; `None`: `/webhooks/wemeet` answers 404.
     pub webhooks: Option<WebhookKeys>,
+    /// How long a list kept current by events stays fresh after its fetch.
+    pub events_reconcile: Duration,
 }
 
 impl Settings {
@@ -336,6 +342,7 @@ impl Settings {
             shutdown_grace: Duration::from_secs(30),
             redis: None,
             webhooks: None,
+            events_reconcile: Duration::from_secs(300),
         }
     }
 }
@@ -346,6 +353,7 @@ impl ServeArgs {
     pub fn into_settings(self) -> Result<Settings, ConfigError> {
         let (gateway, cache, upstream) = (self.gateway, self.cache, self.upstream);
         let redis = redis_settings(self.redis, upstream.calls_per_day)?;
+        let events_reconcile = self.webhooks.events_reconcile;
         let webhooks = self.webhooks.resolve()?;
         if gateway.request_timeout <= cache.fetch_wait {
             return Err(ConfigError::Invalid {
@@ -425,6 +433,7 @@ impl ServeArgs {
             shutdown_grace: gateway.shutdown_grace,
             redis,
             webhooks,
+            events_reconcile,
         })
     }
 }
@@ -774,6 +783,7 @@ mod tests {
         assert_eq!(built.cache, parsed.cache);
         assert_eq!(built.request_timeout, parsed.request_timeout);
         assert_eq!(built.shutdown_grace, parsed.shutdown_grace);
+        assert_eq!(built.events_reconcile, parsed.events_reconcile);
         let (b, p) = (&built.upstream, &parsed.upstream);
         assert_eq!(b.calls_per_minute, p.calls_per_minute);
         assert_eq!(b.page_timeout, p.page_timeout);

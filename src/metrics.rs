@@ -35,6 +35,8 @@ pub const SHARED_LIMITER_WAITS: &str = "gateway_shared_limiter_waits_total";
 
 /// Webhook events received, by kind and outcome (`applied`, `ignored`, `repeated`, `dropped`).
 pub const WEBHOOK_EVENTS: &str = "gateway_webhook_events_total";
+/// Cached lists changed by a batch of webhook events.
+pub const PATCHES: &str = "gateway_webhook_patches_total";
 /// Webhook deliveries refused for a missing or wrong signature or a stale timestamp.
 pub const WEBHOOK_REFUSED: &str = "gateway_webhook_refused_total";
 

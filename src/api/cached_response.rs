@@ -68,14 +68,17 @@ pub fn respond(served: Served<StoredList>, request: &HeaderMap) -> Response {
     headers.insert(header::AGE, HeaderValue::from(age));
     headers.insert(
         "cache-status",
-        HeaderValue::from_str(&cache_status(how, ttl)).expect("a valid header value"),
+        HeaderValue::from_str(&cache_status(how, entry.is_patched(), ttl))
+            .expect("a valid header value"),
     );
     response
 }
 
-/// RFC 9211 `Cache-Status`. `fwd-status` is the status the upstream itself answered.
-fn cache_status(how: How, ttl: i64) -> String {
+/// RFC 9211 `Cache-Status`. `fwd-status` is the status the upstream itself answered; a copy
+/// changed by Tencent's events since its fetch is a hit with `detail=patched`.
+fn cache_status(how: How, patched: bool, ttl: i64) -> String {
     let detail = match how {
+        How::Hit if patched => "hit; detail=patched".to_owned(),
         How::Hit => "hit".to_owned(),
         How::StaleWhileRevalidate => "hit; detail=stale-while-revalidate".to_owned(),
         How::Miss { collapsed: false } => "fwd=miss; stored".to_owned(),
@@ -212,9 +215,16 @@ mod tests {
 
     #[test]
     fn cache_status_follows_rfc_9211() {
-        assert_eq!(cache_status(How::Hit, 30), "wemeet-gateway; hit; ttl=30");
         assert_eq!(
-            cache_status(How::Miss { collapsed: true }, 30),
+            cache_status(How::Hit, false, 30),
+            "wemeet-gateway; hit; ttl=30"
+        );
+        assert_eq!(
+            cache_status(How::Hit, true, 280),
+            "wemeet-gateway; hit; detail=patched; ttl=280"
+        );
+        assert_eq!(
+            cache_status(How::Miss { collapsed: true }, false, 30),
             "wemeet-gateway; fwd=miss; stored; collapsed; ttl=30"
         );
         assert_eq!(
@@ -222,16 +232,17 @@ mod tests {
                 How::StaleIfError {
                     fwd_status: Some(500)
                 },
+                false,
                 -5
             ),
             "wemeet-gateway; fwd=stale; fwd-status=500; detail=stale-if-error; ttl=-5"
         );
         assert_eq!(
-            cache_status(How::StaleIfError { fwd_status: None }, -5),
+            cache_status(How::StaleIfError { fwd_status: None }, false, -5),
             "wemeet-gateway; fwd=stale; detail=stale-if-error; ttl=-5"
         );
         assert_eq!(
-            cache_status(How::StaleStillFetching, -5),
+            cache_status(How::StaleStillFetching, false, -5),
             "wemeet-gateway; fwd=stale; detail=still-fetching; ttl=-5"
         );
     }

@@ -13,7 +13,7 @@ mod state;
 mod stored_list;
 mod webhooks;
 
-pub use participants::{patch, render};
+pub use participants::{apply_events, patch, render};
 pub use state::AppState;
 pub use stored_list::{PatchError, StoredList};
 

@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
@@ -16,6 +16,7 @@ use crate::cache::Renderer;
 use crate::error::{ApiError, Problem};
 use crate::upstream::query::{ParticipantsParams, meeting_id, not_a_meeting_id};
 use crate::upstream::{Completeness, ListHead, PAGE_SIZE, Participant, RECORD_CAP};
+use crate::webhooks::apply::{Applied, Joined, Left};
 
 /// The meeting a route's path names, documented once for every route that takes it; checked
 /// by [`meeting_id`], whose limits the pattern states.
@@ -67,7 +68,7 @@ struct MeetingPath {
                 ("ETag" = String, description = "Strong validator of this body (differs for its gzip form)."),
                 ("Cache-Control" = String, description = "`private, max-age=N`: this copy's whole freshness lifetime in seconds; with `Age`, it is fresh for `N − Age` more seconds (RFC 9111)."),
                 ("Age" = u64, description = "Seconds since the list was fetched from the upstream."),
-                ("Cache-Status" = String, description = "RFC 9211, from `wemeet-gateway`: `hit` (fresh copy); `hit; detail=stale-while-revalidate` (stale copy, refreshed in the background); `fwd=miss` (fetched now); `fwd=stale` (the copy held was too stale to serve at once, fetched now); `fwd=request` (refresh asked for); `fwd=stale; fwd-status=N; detail=stale-if-error` (the refresh failed, this time or the last time it ran, and a stale copy is served; `N` is the HTTP status the upstream itself answered, left out when it answered none, as on a timeout); `fwd=stale; detail=still-fetching` (a refresh outlasted the wait, the copy held is served). `stored` when the answer was stored, `collapsed` when the request joined a fetch already running, and `ttl`: the remaining freshness in seconds, negative when stale."),
+                ("Cache-Status" = String, description = "RFC 9211, from `wemeet-gateway`: `hit` (fresh copy); `hit; detail=patched` (fresh copy changed since its fetch by Tencent's join and leave events); `hit; detail=stale-while-revalidate` (stale copy, refreshed in the background); `fwd=miss` (fetched now); `fwd=stale` (the copy held was too stale to serve at once, fetched now); `fwd=request` (refresh asked for); `fwd=stale; fwd-status=N; detail=stale-if-error` (the refresh failed, this time or the last time it ran, and a stale copy is served; `N` is the HTTP status the upstream itself answered, left out when it answered none, as on a timeout); `fwd=stale; detail=still-fetching` (a refresh outlasted the wait, the copy held is served). `stored` when the answer was stored, `collapsed` when the request joined a fetch already running, and `ttl`: the remaining freshness in seconds, negative when stale."),
                 ("Vary" = String, description = "`Accept-Encoding`: the body is gzip-compressed when the caller accepts it."),
                 ("Content-Encoding" = String, description = "`gzip` when the body is compressed; absent otherwise."),
             ),
@@ -195,6 +196,89 @@ pub fn patch(
     )
 }
 
+/// Applies joins (appended as provisional records) and leaves (closing open records, the
+/// appended ones included) to a stored list; only the chunks touched are written again.
+pub fn apply_events(stored: &StoredList, joined: &[Joined], left: &[Left]) -> Applied<StoredList> {
+    let mut appended: Vec<Vec<u8>> = joined
+        .iter()
+        .map(|joined| {
+            let mut json = Vec::with_capacity(512);
+            let mut record = ParticipantResponse::from(&joined.record);
+            record.provisional = true;
+            serde_json::to_writer(&mut json, &record).expect("a record serializes");
+            json
+        })
+        .collect();
+    let mut replaced: Vec<(usize, Vec<u8>)> = Vec::new();
+    let mut unmatched = Vec::new();
+    let open = |json: &[u8], leave: &Left| {
+        serde_json::from_slice::<OpenRecord>(json).is_ok_and(|r| {
+            r.left_time.is_none()
+                && r.uuid.as_deref() == Some(leave.uuid.as_str())
+                && r.instanceid == leave.instanceid
+        })
+    };
+    for leave in left {
+        // The latest open record: a joined-again person's new session, not an old one.
+        if let Some(json) = appended.iter_mut().rev().find(|json| open(json, leave)) {
+            *json = closed(json, leave.left_time);
+        } else if let Some((_, json)) = replaced.iter_mut().rev().find(|(_, j)| open(j, leave)) {
+            *json = closed(json, leave.left_time);
+        } else if let Some(index) = (0..stored.records())
+            .rev()
+            .find(|i| !replaced.iter().any(|(r, _)| r == i) && open(stored.record(*i), leave))
+        {
+            replaced.push((index, closed(stored.record(index), leave.left_time)));
+        } else {
+            unmatched.push(leave.clone());
+        }
+    }
+    if appended.is_empty() && replaced.is_empty() {
+        return Applied {
+            list: None,
+            unmatched,
+        };
+    }
+    let list = stored
+        .patched(
+            stored.head().to_vec(),
+            &replaced,
+            &appended,
+            PAGE_SIZE as usize,
+            |json: &Vec<u8>, out: &mut Vec<u8>| out.extend_from_slice(json),
+        )
+        .expect("the records replaced were found in the list");
+    Applied {
+        list: Some(list),
+        unmatched,
+    }
+}
+
+/// What a leave needs to know of a stored record.
+#[derive(Deserialize)]
+struct OpenRecord<'a> {
+    #[serde(borrow)]
+    uuid: Option<std::borrow::Cow<'a, str>>,
+    instanceid: Option<i64>,
+    left_time: Option<i64>,
+}
+
+/// A stored record's JSON with its `left_time` set. Inside a JSON string a quote is always
+/// escaped, so `"left_time":null` can only be the field itself: the result is byte for byte
+/// what writing the record with that `left_time` gives.
+fn closed(json: &[u8], left_time: i64) -> Vec<u8> {
+    const OPEN: &[u8] = b"\"left_time\":null";
+    let at = json
+        .windows(OPEN.len())
+        .position(|w| w == OPEN)
+        .expect("an open record has a null left_time");
+    let mut out = Vec::with_capacity(json.len() + 8);
+    out.extend_from_slice(&json[..at]);
+    out.extend_from_slice(format!("\"left_time\":{left_time}").as_bytes());
+    out.extend_from_slice(&json[at + OPEN.len()..]);
+    out
+}
+
 /// How the document ends after its records.
 const LIST_TAIL: &[u8] = b"]}";
 
@@ -295,6 +379,15 @@ pub struct ParticipantResponse<'a> {
     pub screen_shared_state: Option<bool>,
     /// The person's own data, when they joined through a personal link.
     pub customer_data: Option<&'a str>,
+    /// Present (true) on a record made from Tencent's join event, before the upstream's list
+    /// has it: the next reconciliation replaces it with the upstream's record.
+    #[serde(skip_serializing_if = "is_false")]
+    #[schema(value_type = Option<bool>)]
+    pub provisional: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl<'a> ParticipantListResponse<'a> {
@@ -358,6 +451,7 @@ impl<'a> From<&'a Participant> for ParticipantResponse<'a> {
             video_state: p.video_state,
             screen_shared_state: p.screen_shared_state,
             customer_data: p.customer_data.as_deref(),
+            provisional: false,
         }
     }
 }
@@ -461,6 +555,86 @@ mod tests {
         assert_eq!(patched.document(false), reference);
         assert_eq!(patched.document(true), reference);
         assert_eq!(patched.etag(false), stored(&head, &records).etag(false));
+    }
+
+    #[test]
+    fn events_patch_the_list_into_what_a_whole_render_of_it_gives() {
+        let (head, records) = live_meeting();
+        let list = stored(&head, &records);
+        // An open record in the middle (a person still in), and its uuid and device.
+        let still_in = records
+            .iter()
+            .position(|r| r.left_time.is_none() && r.uuid.is_some())
+            .expect("someone is still in");
+        let open = &records[still_in];
+        let newcomer = Participant {
+            userid: Some("u-new".into()),
+            uuid: Some("WM-new".into()),
+            user_name: Some(BASE64.encode("新人").into()),
+            join_time: 1_700_000_100,
+            instanceid: Some(5),
+            ..Participant::default()
+        };
+        let joined = [
+            Joined {
+                record: newcomer.clone(),
+            },
+            Joined {
+                record: Participant {
+                    uuid: Some("WM-other".into()),
+                    join_time: 1_700_000_200,
+                    instanceid: Some(1),
+                    ..Participant::default()
+                },
+            },
+        ];
+        let left = [
+            Left {
+                uuid: open.uuid.as_deref().unwrap().to_owned(),
+                instanceid: open.instanceid,
+                left_time: 1_700_000_300,
+            },
+            // The newcomer leaves in the same batch: their provisional record is closed.
+            Left {
+                uuid: "WM-new".into(),
+                instanceid: Some(5),
+                left_time: 1_700_000_400,
+            },
+            Left {
+                uuid: "WM-nobody".into(),
+                instanceid: Some(1),
+                left_time: 1_700_000_500,
+            },
+        ];
+        let applied = apply_events(&list, &joined, &left);
+        assert_eq!(applied.unmatched, [left[2].clone()]);
+        let patched = applied.list.expect("changed");
+
+        // The same list written whole: the closed record, and the provisional ones at the end.
+        let mut expected_records = records.clone();
+        expected_records[still_in].left_time = Some(1_700_000_300);
+        let mut whole = full_render(&head, &expected_records);
+        whole.truncate(whole.len() - LIST_TAIL.len());
+        for (record, left_time) in [(&newcomer, Some(1_700_000_400)), (&joined[1].record, None)] {
+            let record = Participant {
+                left_time,
+                ..record.clone()
+            };
+            let mut response = ParticipantResponse::from(&record);
+            response.provisional = true;
+            whole.push(b',');
+            whole.extend(serde_json::to_vec(&response).unwrap());
+        }
+        whole.extend_from_slice(LIST_TAIL);
+        for gzip in [false, true] {
+            assert_eq!(patched.document(gzip), whole, "gzip: {gzip}");
+        }
+        assert_ne!(patched.etag(false), list.etag(false));
+        let text = String::from_utf8(whole).unwrap();
+        assert_eq!(text.matches("\"provisional\":true").count(), 2);
+
+        // Nothing to do: nothing made.
+        assert!(apply_events(&list, &[], &left[2..]).list.is_none());
     }
 
     #[test]

@@ -124,7 +124,7 @@ impl Body for StoredList {
             out.extend_from_slice(bytes);
         };
         field(&mut out, self.etag.as_bytes());
-        field(&mut out, &self.json[0][..self.head_len]);
+        field(&mut out, self.head());
         field(&mut out, &self.tail);
         out.extend_from_slice(&(self.chunks.len() as u32).to_le_bytes());
         for chunk in &self.chunks {
@@ -418,6 +418,23 @@ impl StoredList {
         let parts = if gzip { &self.gzip } else { &self.json };
         let body: Vec<u8> = parts.iter().flat_map(|b| b.iter().copied()).collect();
         if gzip { tests::gunzip(&body) } else { body }
+    }
+
+    /// The document's head: everything before the first record.
+    pub fn head(&self) -> &[u8] {
+        &self.json[0][..self.head_len]
+    }
+
+    /// Record `index`'s JSON, without its comma.
+    pub fn record(&self, index: usize) -> &[u8] {
+        let mut index = index;
+        for chunk in &self.chunks {
+            if index < chunk.records() {
+                return chunk.record(index);
+            }
+            index -= chunk.records();
+        }
+        panic!("no record {index} in the list")
     }
 
     /// The records stored.

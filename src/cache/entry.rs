@@ -51,6 +51,8 @@ pub struct Entry<B> {
     /// upstream is failing: 0 for none, 1 for a failure without an upstream status, else that
     /// status (HTTP statuses start at 100).
     failed_refresh: AtomicU16,
+    /// Changed since its fetch by events (Tencent's joins and leaves).
+    patched: bool,
 }
 
 #[derive(Debug)]
@@ -102,7 +104,28 @@ impl<B: Body> Entry<B> {
             fresh_until: fetched_at + fresh_for,
             usable_until: fetched_at + usable_for,
             failed_refresh: AtomicU16::new(0),
+            patched: false,
         }
+    }
+
+    /// This entry with its body changed by events: the same fetch, fresh until at least
+    /// `fresh_for` after it (a list kept current by events is refetched only that often), and
+    /// usable for as long again beyond as before.
+    pub(super) fn patched(&self, body: B, fresh_for: Duration) -> Self {
+        let fresh_until = self.fresh_until.max(self.fetched_at + fresh_for);
+        Self {
+            content: Content::List(body),
+            fetched_at: self.fetched_at,
+            fresh_until,
+            usable_until: self.usable_until + (fresh_until - self.fresh_until),
+            failed_refresh: AtomicU16::new(0),
+            patched: true,
+        }
+    }
+
+    /// Whether events changed the list since it was fetched.
+    pub fn is_patched(&self) -> bool {
+        self.patched
     }
 
     /// How long from `now` the entry is of any use.

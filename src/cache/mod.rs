@@ -253,6 +253,58 @@ impl<B: Body> ParticipantCache<B> {
         }
     }
 
+    /// Fetches each cached list of a meeting again, in the background (the meeting started or
+    /// ended: its list changes). Callers meanwhile get what is cached.
+    pub fn refresh_meeting(&self, meeting_id: &str) {
+        let now = Instant::now();
+        for key in self.keys_of(meeting_id) {
+            self.start_or_join(&key, now, true);
+        }
+    }
+
+    /// The keys of a meeting's cached lists.
+    fn keys_of(&self, meeting_id: &str) -> Vec<ParticipantsQuery> {
+        self.inner
+            .entries
+            .iter()
+            .filter(|(key, _)| key.meeting_id() == meeting_id)
+            .map(|(key, _)| ParticipantsQuery::clone(&key))
+            .collect()
+    }
+
+    /// Replaces the body of each cached list of a meeting with what `patch` makes of it (`None`:
+    /// unchanged), keeping its fetch time; see [`Entry::patched`]. Returns how many changed.
+    pub async fn patch_meeting(
+        &self,
+        meeting_id: &str,
+        fresh_for: Duration,
+        patch: impl Fn(&B) -> Option<B>,
+    ) -> usize {
+        let mut changed = 0;
+        for key in self.keys_of(meeting_id) {
+            let patched = self
+                .inner
+                .entries
+                .entry(key)
+                .and_compute_with(|held| {
+                    let patched = held.and_then(|held| {
+                        let entry = held.into_value();
+                        let body = patch(entry.body().ok()?)?;
+                        Some(Arc::new(entry.patched(body, fresh_for)))
+                    });
+                    std::future::ready(match patched {
+                        Some(entry) => moka::ops::compute::Op::Put(entry),
+                        None => moka::ops::compute::Op::Nop,
+                    })
+                })
+                .await;
+            if matches!(patched, moka::ops::compute::CompResult::ReplacedWith(_)) {
+                changed += 1;
+            }
+        }
+        changed
+    }
+
     /// Drops every cached list of one meeting. Fetches already running for it still answer
     /// their callers, but store nothing.
     pub async fn invalidate_meeting(&self, meeting_id: &str) {

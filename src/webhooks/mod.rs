@@ -6,7 +6,9 @@
 //! - [`event`]: the events inside a delivery, decoded leniently.
 //! - [`receiver`]: a subscription's deliveries verified, read, told apart from Tencent's
 //!   retries, and handed on.
+//! - [`apply`]: the events applied to cached lists, in batches.
 
+pub mod apply;
 pub mod delivery;
 pub mod event;
 pub mod receiver;

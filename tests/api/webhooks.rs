@@ -225,3 +225,192 @@ async fn forged_stale_or_unreadable_deliveries_are_refused() {
         "{metrics}"
     );
 }
+
+fn encoded(event: serde_json::Value) -> String {
+    BASE64.encode(event.to_string())
+}
+
+fn participant_event(kind: &str, trace_id: &str, uuid: &str, at_ms: i64) -> String {
+    encoded(serde_json::json!({
+        "event": kind,
+        "trace_id": trace_id,
+        "payload": [{
+            "operate_time": at_ms,
+            "operator": {"userid": "u-evt", "uuid": uuid, "user_name": "赵六", "instance_id": "2",
+                         "ms_open_id": "ms-evt", "open_id": ""},
+            "meeting_info": {"meeting_id": LIVE, "meeting_type": 0}
+        }]
+    }))
+}
+
+const LIVE: &str = "100000000000000001";
+const LIVE_LIST: &str = "/meetings/100000000000000001/participants";
+
+/// The live list's records with this uuid, polled until `done` says so (at most 2 s).
+async fn records_of(
+    gateway: &TestGateway,
+    uuid: &str,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> (Vec<serde_json::Value>, String) {
+    let started = std::time::Instant::now();
+    loop {
+        let response = gateway.get(LIVE_LIST).await;
+        let status = response.headers()["cache-status"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body: serde_json::Value = response.json().await.unwrap();
+        let found: Vec<serde_json::Value> = body["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["uuid"] == uuid)
+            .cloned()
+            .collect();
+        if done(&found) || started.elapsed() > std::time::Duration::from_secs(2) {
+            return (found, status);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn joins_and_leaves_show_in_the_cached_list_within_two_seconds_without_upstream_calls() {
+    let gateway = gateway_with_webhooks(None).await;
+    let before = gateway.get(LIVE_LIST).await;
+    let etag = before.headers()["etag"].clone();
+    assert_eq!(gateway.upstream_calls(), 13);
+
+    let joined_at = 1_700_000_000_000_i64;
+    let join = participant_event(
+        "meeting.participant-joined",
+        "trace-join",
+        "WM-evt",
+        joined_at,
+    );
+    assert_eq!(deliver(&gateway, &join).await.status(), 200);
+    let (found, status) = records_of(&gateway, "WM-evt", |r| !r.is_empty()).await;
+    assert_eq!(found.len(), 1, "the join shows within 2 s");
+    let record = &found[0];
+    assert_eq!(record["provisional"], true);
+    assert_eq!(record["user_name"], "赵六");
+    assert_eq!(record["user_name_base64"], BASE64.encode("赵六"));
+    assert_eq!(record["join_time"], joined_at / 1000);
+    assert_eq!(record["instanceid"], 2);
+    assert!(record["left_time"].is_null());
+    assert!(status.contains("hit; detail=patched"), "{status}");
+    let after = gateway.get(LIVE_LIST).await;
+    assert_ne!(after.headers()["etag"], etag, "the ETag follows the bytes");
+
+    // Tencent's retry of the same delivery changes nothing.
+    assert_eq!(deliver(&gateway, &join).await.status(), 200);
+    let leave = participant_event(
+        "meeting.participant-left",
+        "trace-leave",
+        "WM-evt",
+        joined_at + 60_000,
+    );
+    assert_eq!(deliver(&gateway, &leave).await.status(), 200);
+    let (found, _) = records_of(&gateway, "WM-evt", |r| {
+        r.iter().any(|p| !p["left_time"].is_null())
+    })
+    .await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["left_time"], joined_at / 1000 + 60);
+
+    // A forged join changes nothing.
+    let forged = participant_event(
+        "meeting.participant-joined",
+        "trace-forged",
+        "WM-forged",
+        joined_at,
+    );
+    let response = gateway
+        .http
+        .post(format!("{}/webhooks/wemeet", gateway.base_url))
+        .header("timestamp", now_ms())
+        .header("nonce", "1")
+        .header("signature", "0".repeat(40))
+        .json(&serde_json::json!({ "data": forged }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (found, _) = records_of(&gateway, "WM-forged", |_| true).await;
+    assert!(found.is_empty());
+    assert_eq!(gateway.upstream_calls(), 13, "events cost no upstream call");
+}
+
+#[tokio::test]
+async fn a_reconciliation_replaces_the_provisional_records_with_the_upstream_s() {
+    let keys = WebhookKeys::new(SecretString::from(TOKEN), None).unwrap();
+    let gateway = start_gateway_with(start_simulator(100_000).await, |settings| {
+        settings.webhooks = Some(keys);
+        settings.cache.ttl_live = std::time::Duration::from_secs(1);
+        settings.events_reconcile = std::time::Duration::from_secs(4);
+    })
+    .await;
+    assert_eq!(gateway.get(LIVE_LIST).await.status(), 200);
+    let fetched = std::time::Instant::now();
+    let join = participant_event(
+        "meeting.participant-joined",
+        "trace-reconcile",
+        "WM-gone",
+        1_700_000_000_000,
+    );
+    assert_eq!(deliver(&gateway, &join).await.status(), 200);
+    let (found, _) = records_of(&gateway, "WM-gone", |r| !r.is_empty()).await;
+    assert_eq!(found.len(), 1);
+    // Patched, the list stays fresh until 4 s after its fetch, not 1 s: at 2 s it is still the
+    // patched copy, with no upstream call.
+    tokio::time::sleep(std::time::Duration::from_secs(2).saturating_sub(fetched.elapsed())).await;
+    let (found, status) = records_of(&gateway, "WM-gone", |_| true).await;
+    assert_eq!(found.len(), 1, "{status}");
+    assert!(status.contains("hit; detail=patched"), "{status}");
+    assert_eq!(gateway.upstream_calls(), 13);
+    // Then it is fetched whole, and the upstream knows no such person.
+    let started = std::time::Instant::now();
+    loop {
+        let response = gateway.get(LIVE_LIST).await;
+        let body: serde_json::Value = response.json().await.unwrap();
+        let still = body["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["uuid"] == "WM-gone");
+        if !still {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "not reconciled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(gateway.upstream_calls(), 26, "one fetch to reconcile");
+}
+
+#[tokio::test]
+async fn a_meeting_s_end_leads_to_one_final_fetch() {
+    let gateway = gateway_with_webhooks(None).await;
+    assert_eq!(gateway.get(LIVE_LIST).await.status(), 200);
+    let end = encoded(serde_json::json!({
+        "event": "meeting.end",
+        "trace_id": "trace-end",
+        "payload": [{"operate_time": 1_700_000_000_000_i64, "meeting_info": {"meeting_id": LIVE}}]
+    }));
+    assert_eq!(deliver(&gateway, &end).await.status(), 200);
+    // Tencent's list may lag the event: the fetch comes about 10 s later, once.
+    let started = std::time::Instant::now();
+    while gateway.upstream_calls() == 13 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no final fetch"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_secs(9));
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(gateway.upstream_calls(), 26);
+}
