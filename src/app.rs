@@ -75,10 +75,11 @@ impl Gateway {
             }
         };
         let shared = redis.clone().map(SharedLists::new);
-        let cache = ParticipantCache::new(client.clone(), settings.cache, api::render, shared);
+        let cache =
+            ParticipantCache::new(client.clone(), settings.cache, api::render, shared.clone());
         // Events are applied to the cached lists in the order they came.
         let webhooks = settings.webhooks.map(|keys| {
-            let (receiver, events) = Receiver::new(keys);
+            let (receiver, events) = Receiver::new(keys, shared);
             tokio::spawn(apply_events(
                 events,
                 cache.clone(),

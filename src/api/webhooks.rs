@@ -84,6 +84,7 @@ pub async fn deliver(
     let receiver = state.webhooks().ok_or(ApiError::RouteNotFound)?;
     receiver
         .deliver(signed(&headers), &body, now_ms())
+        .await
         .map_err(refusal)?;
     Ok((
         [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))],

@@ -186,7 +186,7 @@ impl<B: Body> ParticipantCache<B> {
                 loop {
                     let meeting_id = match announcements.recv().await {
                         Ok(Announcement::Purged(meeting_id)) => meeting_id,
-                        Ok(Announcement::Landed(_)) => continue,
+                        Ok(Announcement::Landed(_) | Announcement::Event(_)) => continue,
                         Err(RecvError::Lagged(_)) => continue,
                         Err(RecvError::Closed) => return,
                     };

@@ -79,6 +79,8 @@ pub enum Announcement {
     Landed(String),
     /// A meeting's lists were purged.
     Purged(String),
+    /// A webhook event one replica received, for every replica to apply (its JSON).
+    Event(String),
 }
 
 /// The shared lists of one deployment.
@@ -195,6 +197,38 @@ impl SharedLists {
         let (records, total) = text.split_once(' ')?;
         let total: i64 = total.parse().ok()?;
         Some((records.parse().ok()?, (total >= 0).then_some(total)))
+    }
+
+    /// Whether this is the first time any replica saw the delivery `id` (within an hour):
+    /// `None` when Redis cannot answer.
+    pub async fn first_delivery(&self, id: &str) -> Option<bool> {
+        let key = self.redis.key(&format!("webhook:{id}"));
+        let set: Option<String> = self
+            .redis
+            .run("delivery_seen", |mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(3600)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Some(set.is_some())
+    }
+
+    /// Hands a webhook event (its JSON) to every replica; `false` when Redis cannot take it.
+    pub async fn announce_event(&self, json: &str) -> bool {
+        let channel = self.channel.clone();
+        let message = format!("event {json}");
+        self.redis
+            .run("event_publish", |mut c| async move {
+                c.publish::<_, _, ()>(channel, message).await
+            })
+            .await
+            .is_some()
     }
 
     /// Drops a meeting's shared lists and tells every replica to drop its own copies.
@@ -320,6 +354,7 @@ async fn listen(
                 let announcement = match text.split_once(' ') {
                     Some(("landed", name)) => Announcement::Landed(name.to_owned()),
                     Some(("purged", meeting)) => Announcement::Purged(meeting.to_owned()),
+                    Some(("event", json)) => Announcement::Event(json.to_owned()),
                     _ => continue,
                 };
                 // None listening right now is fine: announcements are hints.

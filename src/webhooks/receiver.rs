@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use super::delivery::{WebhookKeys, check_str, is_current};
 use super::event::Event;
+use crate::cluster::lists::{Announcement, SharedLists};
 
 /// How long a delivery's id is remembered: past Tencent's last retry (about 6 minutes).
 const REMEMBER_FOR: Duration = Duration::from_secs(3600);
@@ -62,6 +63,9 @@ struct Inner {
     keys: WebhookKeys,
     seen: moka::sync::Cache<String, ()>,
     events: mpsc::Sender<Event>,
+    /// With replicas: deliveries told apart from retries across all of them, and each event
+    /// handed to every replica (this one included) through Redis.
+    shared: Option<SharedLists>,
 }
 
 impl fmt::Debug for Receiver {
@@ -75,8 +79,11 @@ impl fmt::Debug for Receiver {
 impl Receiver {
     /// A receiver verifying with `keys`; its events come out of the returned channel, in the
     /// order they were delivered.
-    pub fn new(keys: WebhookKeys) -> (Self, mpsc::Receiver<Event>) {
+    pub fn new(keys: WebhookKeys, shared: Option<SharedLists>) -> (Self, mpsc::Receiver<Event>) {
         let (events, queue) = mpsc::channel(QUEUE);
+        if let Some(shared) = &shared {
+            tokio::spawn(relay(shared.announcements(), events.clone()));
+        }
         let receiver = Self {
             inner: Arc::new(Inner {
                 keys,
@@ -85,6 +92,7 @@ impl Receiver {
                     .time_to_live(REMEMBER_FOR)
                     .build(),
                 events,
+                shared,
             }),
         };
         (receiver, queue)
@@ -107,7 +115,7 @@ impl Receiver {
 
     /// An event delivery (`POST {"data": ...}`): verified, decoded and read, then handed on
     /// unless it was seen before.
-    pub fn deliver(
+    pub async fn deliver(
         &self,
         signed: Signed<'_>,
         body: &[u8],
@@ -134,14 +142,23 @@ impl Receiver {
                 return Ok(Delivered::Repeated);
             }
         }
-        match self.inner.events.try_send(event) {
-            Ok(()) => {}
-            Err(
-                mpsc::error::TrySendError::Full(event) | mpsc::error::TrySendError::Closed(event),
-            ) => {
-                count(&event, "dropped");
+        if let Some(shared) = &self.inner.shared {
+            // Tencent's retry may reach another replica than the first delivery did.
+            if let Some(id) = event.id()
+                && shared.first_delivery(id).await == Some(false)
+            {
+                count(&event, "repeated");
+                return Ok(Delivered::Repeated);
             }
+            if shared
+                .announce_event(&String::from_utf8_lossy(&plaintext))
+                .await
+            {
+                return Ok(Delivered::Accepted);
+            }
+            // Redis cannot take it: this replica applies it alone.
         }
+        hand_on(&self.inner.events, event);
         Ok(Delivered::Accepted)
     }
 
@@ -157,6 +174,31 @@ impl Receiver {
             return Err(refused());
         }
         Ok(())
+    }
+}
+
+/// Queues an event for this replica, counting it as dropped when the queue is full.
+fn hand_on(events: &mpsc::Sender<Event>, event: Event) {
+    match events.try_send(event) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(event) | mpsc::error::TrySendError::Closed(event)) => {
+            count(&event, "dropped");
+        }
+    }
+}
+
+/// Queues the events any replica announced, for this replica to apply.
+async fn relay(mut announcements: broadcast::Receiver<Announcement>, events: mpsc::Sender<Event>) {
+    loop {
+        match announcements.recv().await {
+            Ok(Announcement::Event(json)) => {
+                if let Ok(event) = serde_json::from_str::<Event>(&json) {
+                    hand_on(&events, event);
+                }
+            }
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
     }
 }
 

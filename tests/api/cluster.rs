@@ -330,3 +330,78 @@ async fn a_list_fetched_by_one_replica_is_a_hit_for_the_others_until_purged() {
     }
     assert_eq!(upstream.simulator.counters().calls, 26);
 }
+
+#[tokio::test]
+async fn an_event_delivered_to_one_replica_patches_every_replica_s_list() {
+    use base64::Engine as _;
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    const TOKEN: &str = "cluster-webhook-token";
+    let upstream = start_simulator(100_000).await;
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let keys =
+            wemeet_gateway::webhooks::delivery::WebhookKeys::new(TOKEN.into(), None).unwrap();
+        replicas.push(
+            replica(same(&upstream), &redis, 100_000, |settings| {
+                settings.webhooks = Some(keys);
+            })
+            .await,
+        );
+    }
+    let list = "/meetings/100000000000000001/participants";
+    for replica in &replicas {
+        assert_eq!(replica.get(list).await.status(), 200);
+    }
+    assert_eq!(upstream.simulator.counters().calls, 13);
+    let event = serde_json::json!({
+        "event": "meeting.participant-joined",
+        "trace_id": "cluster-trace-1",
+        "payload": [{"operate_time": 1_700_000_000_000_i64,
+                     "operator": {"uuid": "WM-cluster", "user_name": "钱七", "instance_id": "1"},
+                     "meeting_info": {"meeting_id": "100000000000000001"}}]
+    });
+    let data = base64::engine::general_purpose::STANDARD.encode(event.to_string());
+    let deliver = |gateway: &TestGateway| {
+        let timestamp = wemeet_gateway::clock::unix_now().as_millis().to_string();
+        let signature =
+            wemeet_gateway::webhooks::delivery::signature_of(TOKEN, &timestamp, "7", &data);
+        gateway
+            .http
+            .post(format!("{}/webhooks/wemeet", gateway.base_url))
+            .header("timestamp", timestamp)
+            .header("nonce", "7")
+            .header("signature", signature)
+            .json(&serde_json::json!({ "data": data }))
+            .send()
+    };
+    assert_eq!(deliver(&replicas[0]).await.unwrap().status(), 200);
+    // Tencent's retry reaching the other replica is recognised there.
+    assert_eq!(deliver(&replicas[1]).await.unwrap().status(), 200);
+    for replica in &replicas {
+        let mut found = 0;
+        for _ in 0..40 {
+            let body: serde_json::Value = replica.get(list).await.json().await.unwrap();
+            found = body["participants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["uuid"] == "WM-cluster")
+                .count();
+            if found > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(found, 1, "once on every replica within 2 s");
+    }
+    let metrics = replicas[1].metrics().await;
+    assert!(
+        metrics.contains(
+            r#"gateway_webhook_events_total{kind="participant_joined",outcome="repeated"}"#
+        ),
+        "{metrics}"
+    );
+    assert_eq!(upstream.simulator.counters().calls, 13);
+}
