@@ -272,24 +272,25 @@ impl<B: Body> ParticipantCache<B> {
             .collect()
     }
 
-    /// Replaces the body of each cached list of a meeting with what `patch` makes of it (`None`:
-    /// unchanged), keeping its fetch time; see [`Entry::patched`]. Returns how many changed.
+    /// Replaces the body of each cached list of a meeting with what `patch` makes of it, given
+    /// the list's key (`None`: unchanged), keeping its fetch time; see [`Entry::patched`].
+    /// Returns how many changed.
     pub async fn patch_meeting(
         &self,
         meeting_id: &str,
         fresh_for: Duration,
-        patch: impl Fn(&B) -> Option<B>,
+        patch: impl Fn(&ParticipantsQuery, &B) -> Option<B>,
     ) -> usize {
         let mut changed = 0;
         for key in self.keys_of(meeting_id) {
             let patched = self
                 .inner
                 .entries
-                .entry(key)
+                .entry(key.clone())
                 .and_compute_with(|held| {
                     let patched = held.and_then(|held| {
                         let entry = held.into_value();
-                        let body = patch(entry.body().ok()?)?;
+                        let body = patch(&key, entry.body().ok()?)?;
                         Some(Arc::new(entry.patched(body, fresh_for)))
                     });
                     std::future::ready(match patched {

@@ -122,7 +122,7 @@ impl Redis {
         Ok(redis)
     }
 
-    /// Whether this replica shares the quota (and, later, lists) through Redis right now.
+    /// Whether this replica shares the quota and the lists through Redis right now.
     pub fn is_shared(&self) -> bool {
         self.inner.shared.load(Ordering::Relaxed)
     }

@@ -367,6 +367,16 @@ impl ParticipantsQuery {
         (self.start_time, self.end_time)
     }
 
+    /// Whether this list would hold a record of `sub_meeting_id` (an event's, if it names one)
+    /// at `time` (unix seconds): the same sub-meeting, and the time inside its window. A list
+    /// without an end is read up to now, so a later time is inside it.
+    pub fn covers(&self, sub_meeting_id: Option<&str>, time: i64) -> bool {
+        let sub_matches = sub_meeting_id.is_none_or(|sub| self.sub_meeting_id() == Some(sub));
+        sub_matches
+            && self.start_time.is_none_or(|start| start <= time)
+            && self.end_time.is_none_or(|end| time <= end)
+    }
+
     /// The request target for one page: path, then the query with every value percent-encoded,
     /// in a fixed order. These are the bytes that are signed and sent.
     pub fn page_target(&self, pos: i64, size: u32) -> String {
@@ -410,6 +420,31 @@ mod tests {
     /// Percent-encodes one query value exactly as [`ParticipantsQuery::page_target`] does.
     fn encode_query_value(value: &str) -> String {
         utf8_percent_encode(value, QUERY_VALUE).to_string()
+    }
+
+    #[test]
+    fn a_list_covers_the_events_of_its_sub_meeting_inside_its_window() {
+        let op = Operator::user_id("owner1").expect("valid");
+        let whole = ParticipantsQuery::new("100", op.clone()).expect("valid");
+        assert!(whole.covers(None, 1_700_000_000));
+        assert!(
+            !whole.covers(Some("7"), 1_700_000_000),
+            "another sub-meeting's list"
+        );
+        let sub = whole.clone().with_sub_meeting("7").expect("valid");
+        assert!(sub.covers(Some("7"), 1_700_000_000));
+        assert!(!sub.covers(Some("8"), 1_700_000_000));
+        let now = 1_700_100_000;
+        let window = whole
+            .with_window(Some(1_700_000_000), Some(1_700_003_600), now)
+            .expect("valid");
+        assert!(window.covers(None, 1_700_000_000));
+        assert!(window.covers(None, 1_700_003_600));
+        assert!(
+            !window.covers(None, 1_700_003_601),
+            "after the window's end"
+        );
+        assert!(!window.covers(None, 1_699_999_999));
     }
 
     #[test]

@@ -50,11 +50,15 @@ pub struct Applied<B> {
 /// Applies a batch of joins and leaves to one stored list (the API's, which knows its form).
 pub type Patch<B> = fn(&B, &[Joined], &[Left]) -> Applied<B>;
 
+/// The events pending for one meeting (one sub-meeting of a recurring one).
 #[derive(Debug, Default)]
 struct Batch {
     joined: Vec<Joined>,
     left: Vec<(Left, Instant)>,
 }
+
+/// A meeting, and the sub-meeting when the events name one.
+type Meeting = (String, Option<String>);
 
 /// Applies the events from `events` to `cache` until the channel closes.
 pub async fn apply_events<B: Body>(
@@ -63,7 +67,7 @@ pub async fn apply_events<B: Body>(
     patch: Patch<B>,
     reconcile: Duration,
 ) {
-    let mut pending: HashMap<String, Batch> = HashMap::new();
+    let mut pending: HashMap<Meeting, Batch> = HashMap::new();
     let mut tick = tokio::time::interval(BATCH_EVERY);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -80,7 +84,7 @@ pub async fn apply_events<B: Body>(
 /// Sorts one event into the pending batches, or acts on it at once.
 async fn take<B: Body>(
     event: Event,
-    pending: &mut HashMap<String, Batch>,
+    pending: &mut HashMap<Meeting, Batch>,
     cache: &ParticipantCache<B>,
 ) {
     let kind = event.kind();
@@ -88,8 +92,12 @@ async fn take<B: Body>(
         let Some(meeting_id) = payload.meeting_info.meeting_id.clone() else {
             continue;
         };
+        let meeting = (
+            meeting_id.clone(),
+            payload.meeting_info.sub_meeting_id.clone(),
+        );
         match kind {
-            Kind::Joined => pending.entry(meeting_id).or_default().joined.push(Joined {
+            Kind::Joined => pending.entry(meeting).or_default().joined.push(Joined {
                 record: record_of(payload),
             }),
             Kind::Left => {
@@ -100,7 +108,7 @@ async fn take<B: Body>(
                         left_time: seconds_of(payload),
                     };
                     pending
-                        .entry(meeting_id)
+                        .entry(meeting)
                         .or_default()
                         .left
                         .push((left, Instant::now() + UNMATCHED_FOR));
@@ -130,18 +138,32 @@ async fn take<B: Body>(
 
 /// Applies every meeting's pending joins and leaves to its cached lists.
 async fn flush<B: Body>(
-    pending: &mut HashMap<String, Batch>,
+    pending: &mut HashMap<Meeting, Batch>,
     cache: &ParticipantCache<B>,
     patch: Patch<B>,
     reconcile: Duration,
 ) {
     let now = Instant::now();
-    for (meeting_id, batch) in std::mem::take(pending) {
-        let left: Vec<Left> = batch.left.iter().map(|(left, _)| left.clone()).collect();
+    for ((meeting_id, sub), batch) in std::mem::take(pending) {
         let unmatched = std::sync::Mutex::new(Vec::new());
         let changed = cache
-            .patch_meeting(&meeting_id, reconcile, |body| {
-                let applied = patch(body, &batch.joined, &left);
+            .patch_meeting(&meeting_id, reconcile, |key, body| {
+                // Each list takes the events of its sub-meeting inside its time window.
+                let covered = |time| key.covers(sub.as_deref(), time);
+                let joined: Vec<Joined> = batch
+                    .joined
+                    .iter()
+                    .filter(|j| covered(j.record.join_time))
+                    .cloned()
+                    .collect();
+                let left: Vec<Left> = batch
+                    .left
+                    .iter()
+                    .map(|(left, _)| left)
+                    .filter(|l| covered(l.left_time))
+                    .cloned()
+                    .collect();
+                let applied = patch(body, &joined, &left);
                 unmatched
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -160,7 +182,7 @@ async fn flush<B: Body>(
             .filter(|(left, until)| *until > now && unmatched.contains(left))
             .collect();
         if !retry.is_empty() {
-            pending.entry(meeting_id).or_default().left = retry;
+            pending.entry((meeting_id, sub)).or_default().left = retry;
         }
     }
 }
