@@ -18,6 +18,7 @@ use crate::simulator::demo::{
 };
 use crate::simulator::{Simulator, SimulatorConfig, demo_dataset};
 use crate::upstream::{ClientConfig, Operator};
+use crate::webhooks::delivery::WebhookKeys;
 
 /// Why a mode could not start or stopped with an error; the message is for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -71,9 +72,15 @@ pub async fn demo(args: DemoArgs) -> Result<(), StartError> {
     settings.api_key_digests = vec![Sha256::digest(key.as_bytes()).into()];
     settings.request_timeout = Duration::from_secs(300);
     settings.shutdown_grace = Duration::from_secs(5);
+    // The webhook route is on too, with a token of its own: deliveries signed with it are
+    // applied to the demo's cached lists as Tencent's would be.
+    let token = format!("demo-{}", hex::encode(rand::random::<[u8; 12]>()));
+    settings.webhooks =
+        Some(WebhookKeys::new(token.clone().into(), None).expect("a demo token is not empty"));
     let gateway = Gateway::build(settings).await?;
     let base = format!("http://{}", gateway.local_addr());
     print_demo_banner(&base, &key, &upstream_addr.to_string());
+    println!("webhook token for signed deliveries to {base}/webhooks/wemeet: {token}");
     gateway.serve(shutdown_signal()).await?;
     Ok(())
 }

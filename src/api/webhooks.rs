@@ -10,7 +10,7 @@ use super::AppState;
 use crate::clock::unix_now;
 use crate::error::{ApiError, Problem};
 use crate::webhooks::delivery::EVENT_ANSWER;
-use crate::webhooks::receiver::{Refusal, Signed};
+use crate::webhooks::receiver::{Delivery, Refusal, Signed};
 
 /// Tencent's URL check
 ///
@@ -67,7 +67,7 @@ pub async fn check(
         ("nonce" = String, Header, description = "Tencent's nonce."),
         ("signature" = String, Header, description = "Lower-case hex SHA-1 of the token, `timestamp`, `nonce` and `data`, sorted and joined."),
     ),
-    request_body(content = String, description = "`{\"data\": \"<base64 of the event JSON, AES-256-CBC encrypted when an EncodingAESKey is configured>\"}`, at most 1 MiB.", content_type = "application/json"),
+    request_body(content = Delivery, description = "At most 1 MiB.", content_type = "application/json"),
     responses(
         (status = 200, description = "Received: the body is exactly `successfully received callback`.", body = String, content_type = "text/plain"),
         (status = 400, description = "Signed, but the data does not decode or is not an event.", body = Problem, content_type = "application/problem+json"),

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc};
+use utoipa::ToSchema;
 
 use super::delivery::{WebhookKeys, check_str, is_current};
 use super::event::Event;
@@ -47,10 +48,13 @@ pub enum Delivered {
     Repeated,
 }
 
-/// The body of an event delivery.
-#[derive(Debug, Deserialize)]
-struct Body {
-    data: String,
+/// An event delivery as Tencent posts it.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Delivery {
+    /// The event's JSON as base64, AES-256-CBC encrypted first when an EncodingAESKey is
+    /// configured; the signature covers this string exactly as sent.
+    #[schema(example = "eyJldmVudCI6Im1lZXRpbmcuZW5kIiwicGF5bG9hZCI6W119")]
+    pub data: String,
 }
 
 /// Receives one subscription's deliveries. Cheap to clone.
@@ -123,7 +127,7 @@ impl Receiver {
     ) -> Result<Delivered, Refusal> {
         // The signature covers `data` exactly as received: it is read before anything else,
         // and nothing else is read before it is verified.
-        let body: Body = serde_json::from_slice(body).map_err(|_| {
+        let body: Delivery = serde_json::from_slice(body).map_err(|_| {
             // Without `data` there is nothing the signature could cover.
             Refusal::Unsigned
         })?;
