@@ -224,11 +224,11 @@ pub fn apply_events(stored: &StoredList, joined: &[Joined], left: &[Left]) -> Ap
             *json = closed(json, leave.left_time);
         } else if let Some((_, json)) = replaced.iter_mut().rev().find(|(_, j)| open(j, leave)) {
             *json = closed(json, leave.left_time);
-        } else if let Some(index) = (0..stored.records())
-            .rev()
-            .find(|i| !replaced.iter().any(|(r, _)| r == i) && open(stored.record(*i), leave))
+        } else if let Some((index, json)) = stored
+            .records_from_last()
+            .find(|(i, json)| !replaced.iter().any(|(r, _)| r == i) && open(json, leave))
         {
-            replaced.push((index, closed(stored.record(index), leave.left_time)));
+            replaced.push((index, closed(json, leave.left_time)));
         } else {
             unmatched.push(leave.clone());
         }

@@ -425,16 +425,15 @@ impl StoredList {
         &self.json[0][..self.head_len]
     }
 
-    /// Record `index`'s JSON, without its comma.
-    pub fn record(&self, index: usize) -> &[u8] {
-        let mut index = index;
-        for chunk in &self.chunks {
-            if index < chunk.records() {
-                return chunk.record(index);
-            }
-            index -= chunk.records();
-        }
-        panic!("no record {index} in the list")
+    /// Each record's JSON, without its comma, in order, with its index; from the last one back.
+    pub fn records_from_last(&self) -> impl Iterator<Item = (usize, &[u8])> {
+        let total = self.records();
+        self.chunks
+            .iter()
+            .rev()
+            .flat_map(|chunk| (0..chunk.records()).rev().map(move |i| chunk.record(i)))
+            .enumerate()
+            .map(move |(back, json)| (total - 1 - back, json))
     }
 
     /// The records stored.
