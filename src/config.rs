@@ -108,7 +108,7 @@ pub enum Mode {
     /// Run the gateway and a simulated Tencent Meeting API with demo meetings, on loopback.
     Demo(DemoArgs),
     /// Run the simulated Tencent Meeting API alone (for compose, tests and benchmarks).
-    Simulate(SimulateArgs),
+    Simulate(Box<SimulateArgs>),
     /// Print the OpenAPI document (to regenerate `openapi/openapi.json`).
     Openapi,
     /// Exit 0 when the local gateway (or simulator) answers `GET /healthz` (for container health
@@ -230,8 +230,19 @@ pub struct RedisArgs {
 /// Tencent's event deliveries (optional).
 #[derive(Debug, Clone, Args)]
 pub struct WebhookArgs {
+    #[command(flatten)]
+    pub keys: WebhookKeyArgs,
+    /// How often a list kept current by events is fetched whole again, replacing the records
+    /// made from events.
+    #[arg(long, env = "GATEWAY_EVENTS_RECONCILE", default_value = "5m", value_parser = positive_duration)]
+    pub events_reconcile: Duration,
+}
+
+/// The event subscription's secrets.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookKeyArgs {
     /// The Token of the event subscription in Tencent's console: enables `/webhooks/wemeet`,
-    /// where Tencent delivers join and leave events.
+    /// where Tencent delivers join and leave events (and signs the simulator's deliveries).
     #[arg(long, env = "WEMEET_WEBHOOK_TOKEN", hide_env_values = true)]
     pub webhook_token: Option<SecretString>,
     /// File holding WEMEET_WEBHOOK_TOKEN.
@@ -243,15 +254,11 @@ pub struct WebhookArgs {
     /// File holding WEMEET_WEBHOOK_AES_KEY.
     #[arg(long, env = "WEMEET_WEBHOOK_AES_KEY_FILE")]
     pub webhook_aes_key_file: Option<PathBuf>,
-    /// How often a list kept current by events is fetched whole again, replacing the records
-    /// made from events.
-    #[arg(long, env = "GATEWAY_EVENTS_RECONCILE", default_value = "5m", value_parser = positive_duration)]
-    pub events_reconcile: Duration,
 }
 
-impl WebhookArgs {
+impl WebhookKeyArgs {
     /// The subscription's keys, when a token is set.
-    fn resolve(self) -> Result<Option<WebhookKeys>, ConfigError> {
+    pub fn resolve(self) -> Result<Option<WebhookKeys>, ConfigError> {
         let token = resolve_secret(
             "WEMEET_WEBHOOK_TOKEN",
             self.webhook_token,
@@ -354,7 +361,7 @@ impl ServeArgs {
         let (gateway, cache, upstream) = (self.gateway, self.cache, self.upstream);
         let redis = redis_settings(self.redis, upstream.calls_per_day)?;
         let events_reconcile = self.webhooks.events_reconcile;
-        let webhooks = self.webhooks.resolve()?;
+        let webhooks = self.webhooks.keys.resolve()?;
         if gateway.request_timeout <= cache.fetch_wait {
             return Err(ConfigError::Invalid {
                 name: "GATEWAY_REQUEST_TIMEOUT",
@@ -505,6 +512,10 @@ pub struct DemoArgs {
     /// Higher than Tencent's 300 so that the 60,000-record meeting loads in seconds.
     #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub upstream_calls_per_minute: u32,
+    /// How often someone joins or leaves the live demo meeting (reported to the gateway as
+    /// Tencent's events); `0s` keeps the meeting still.
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    pub events_every: Duration,
 }
 
 /// Parses `268435456`, `256MiB`, `1GB`.
@@ -578,6 +589,16 @@ pub struct SimulateArgs {
     /// A dataset file (JSON, see `simulator::dataset::DatasetFile`); the demo set when absent.
     #[arg(long, env = "SIMULATOR_DATASET")]
     pub dataset: Option<PathBuf>,
+    /// Make the live demo meeting change (someone joins or leaves every SIMULATOR_EVENTS_EVERY)
+    /// and deliver each change, as Tencent's event, to this URL (a gateway's /webhooks/wemeet),
+    /// signed with WEMEET_WEBHOOK_TOKEN.
+    #[arg(long, env = "SIMULATOR_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// How often the live demo meeting changes, with SIMULATOR_WEBHOOK_URL.
+    #[arg(long, env = "SIMULATOR_EVENTS_EVERY", default_value = "2s", value_parser = positive_duration)]
+    pub events_every: Duration,
+    #[command(flatten)]
+    pub webhooks: WebhookKeyArgs,
     #[command(flatten)]
     pub credentials: CredentialArgs,
 }

@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
     let result = match cli.mode {
         Mode::Serve(args) => modes::serve(*args).await,
         Mode::Demo(args) => modes::demo(args).await,
-        Mode::Simulate(args) => modes::simulate(args).await,
+        Mode::Simulate(args) => modes::simulate(*args).await,
         Mode::Healthcheck(args) => modes::healthcheck(args).await,
         Mode::Openapi => {
             print!("{}", wemeet_gateway::api::openapi_json());

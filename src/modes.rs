@@ -16,6 +16,7 @@ use crate::simulator::dataset::{Dataset, DatasetError};
 use crate::simulator::demo::{
     HUGE_MEETING, LIVE_MEETING, NOT_STARTED_MEETING, RECURRING_MEETING, SEED_MEETING, SUB_MEETINGS,
 };
+use crate::simulator::events::EventFeed;
 use crate::simulator::{Simulator, SimulatorConfig, demo_dataset};
 use crate::upstream::{ClientConfig, Operator};
 use crate::webhooks::delivery::WebhookKeys;
@@ -79,8 +80,23 @@ pub async fn demo(args: DemoArgs) -> Result<(), StartError> {
         Some(WebhookKeys::new(token.clone().into(), None).expect("a demo token is not empty"));
     let gateway = Gateway::build(settings).await?;
     let base = format!("http://{}", gateway.local_addr());
+    // The live meeting changes as in a real one, and the simulator reports each change to the
+    // gateway as Tencent would: its cached list follows within a second or two.
+    if !args.events_every.is_zero() {
+        simulator.start_events(EventFeed {
+            url: format!("{base}/webhooks/wemeet"),
+            keys: WebhookKeys::new(token.clone().into(), None).expect("a demo token is not empty"),
+            every: args.events_every,
+        });
+    }
     print_demo_banner(&base, &key, &upstream_addr.to_string());
     println!("webhook token for signed deliveries to {base}/webhooks/wemeet: {token}");
+    if !args.events_every.is_zero() {
+        println!(
+            "(the live meeting changes every {}: someone joins or leaves, and the gateway hears of it)",
+            humantime::format_duration(args.events_every)
+        );
+    }
     gateway.serve(shutdown_signal()).await?;
     Ok(())
 }
@@ -135,6 +151,17 @@ pub async fn simulate(args: SimulateArgs) -> Result<(), StartError> {
         calls_per_day: args.calls_per_day,
         dataset,
     });
+    let webhook_keys = args.webhooks.resolve()?;
+    if let Some(url) = args.webhook_url {
+        let keys = webhook_keys.ok_or(ConfigError::Missing {
+            name: "WEMEET_WEBHOOK_TOKEN (to sign the events for SIMULATOR_WEBHOOK_URL)",
+        })?;
+        simulator.start_events(EventFeed {
+            url,
+            keys,
+            every: args.events_every,
+        });
+    }
     let server = Server::bind(&args.listen.to_string(), simulator.router()).await?;
     println!(
         "simulated Tencent Meeting API on http://{} ({meetings} meetings, {} calls/minute)",

@@ -39,7 +39,7 @@ pub enum Listing {
 }
 
 /// One participation record, kept as the exact JSON the simulator sends.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Record {
     pub join_time: i64,
     pub left_time: Option<i64>,

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod dataset;
 pub mod demo;
+pub mod events;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -25,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::WallClock;
 use crate::upstream::Credentials;
 use auth::ReplayGuard;
-use dataset::{Dataset, ListingError, Meeting, View};
+use dataset::{Dataset, ListingError, Meeting, Record, View};
 
 /// Tencent's limits, as its documentation states them. Kept here, not taken from the client, so
 /// that testing the client against the simulator would catch a wrong limit in the client.
@@ -169,6 +170,8 @@ struct SimState {
     quota: Mutex<Quota>,
     counters: Mutex<Counters>,
     faults: Mutex<Vec<Fault>>,
+    /// The live meeting's changes, when events run (see [`Simulator::start_events`]).
+    live: Mutex<events::Changes>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -185,6 +188,7 @@ impl Simulator {
                 quota: Mutex::default(),
                 counters: Mutex::default(),
                 faults: Mutex::default(),
+                live: Mutex::default(),
             }),
         }
     }
@@ -226,6 +230,24 @@ impl Simulator {
 
     pub fn clear_faults(&self) {
         lock(&self.state.faults).clear();
+    }
+
+    /// The live meeting's records with the changes events reported, once any happened.
+    fn live_records(&self, meeting_id: &str) -> Option<Vec<Record>> {
+        if meeting_id != demo::LIVE_MEETING {
+            return None;
+        }
+        let changes = lock(&self.state.live);
+        if changes.is_empty() {
+            return None;
+        }
+        let records = self
+            .dataset()
+            .meetings
+            .get(meeting_id)?
+            .records(None)
+            .ok()?;
+        Some(changes.apply(records))
     }
 
     pub fn dataset(&self) -> &Dataset {
@@ -396,7 +418,8 @@ fn answer(
         .get(meeting_id)
         .ok_or_else(|| TencentError::new(9003, "meeting does not exist"))?;
     authorize(&state.config.dataset, meeting, &params)?;
-    Ok(page(meeting, &params, now, fault)?)
+    let live = sim.live_records(meeting_id);
+    Ok(page(meeting, live.as_deref(), &params, now, fault)?)
 }
 
 /// The query parameters the endpoint knows; duplicates are refused.
@@ -465,6 +488,7 @@ fn authorize(dataset: &Dataset, meeting: &Meeting, params: &Params) -> Result<()
 
 fn page(
     meeting: &Meeting,
+    live: Option<&[Record]>,
     params: &Params,
     now: i64,
     fault: Option<&Fault>,
@@ -478,7 +502,7 @@ fn page(
         ));
     }
     let pos = params.int("pos")?.unwrap_or(0);
-    let records = meeting.records(sub).map_err(|e| match e {
+    let stored = meeting.records(sub).map_err(|e| match e {
         ListingError::SubMeetingRequired => {
             TencentError::new(190004, "sub_meeting_id is required for a recurring meeting")
         }
@@ -486,6 +510,7 @@ fn page(
             TencentError::new(190004, "sub_meeting_id does not belong to this meeting")
         }
     })?;
+    let records = live.unwrap_or(stored);
     let window = time_window(params, now, meeting.is_recurring())?;
     let offset = meeting
         .offset(sub, pos)
@@ -647,9 +672,11 @@ async fn meeting_records(
     let Some(meeting) = sim.dataset().meetings.get(&meeting_id) else {
         return TencentError::new(9003, "meeting does not exist").into_response();
     };
-    let Ok(records) = meeting.records(query.sub_meeting_id.as_deref()) else {
+    let Ok(stored) = meeting.records(query.sub_meeting_id.as_deref()) else {
         return TencentError::new(190004, "sub_meeting_id missing or unknown").into_response();
     };
+    let live = sim.live_records(&meeting_id);
+    let records = live.as_deref().unwrap_or(stored);
     let mut out = Vec::with_capacity(records.len() * 512);
     write_records(&mut out, records.iter());
     ([(header::CONTENT_TYPE, "application/json")], out).into_response()

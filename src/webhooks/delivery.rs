@@ -91,6 +91,26 @@ impl WebhookKeys {
         given.len() == expected.len() && bool::from(given.ct_eq(expected.as_bytes()))
     }
 
+    /// The data of a delivery of `plaintext`, as Tencent sends it: encrypted when the keys have
+    /// an EncodingAESKey, then base64.
+    pub fn seal(&self, plaintext: &[u8]) -> String {
+        use aes::cipher::BlockModeEncrypt as _;
+        let bytes = match &self.aes_key {
+            None => plaintext.to_vec(),
+            Some(key) => {
+                let iv: [u8; 16] = key[..16].try_into().expect("a 32-byte key has 16 bytes");
+                cbc::Encryptor::<aes::Aes256>::new(key.into(), &iv.into())
+                    .encrypt_padded_vec::<Pkcs7>(plaintext)
+            }
+        };
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    /// Tencent's signature of a delivery.
+    pub fn sign(&self, timestamp: &str, nonce: &str, data: &str) -> String {
+        signature_of(self.token.expose_secret(), timestamp, nonce, data)
+    }
+
     /// The plaintext of a delivery's data: base64, decrypted when deliveries are encrypted.
     pub fn decode(&self, data: &str) -> Result<Vec<u8>, UndecodableData> {
         let bytes = LENIENT
@@ -238,6 +258,17 @@ mod tests {
         // A '+' left as it is stays a '+'.
         assert_eq!(check_str("check_str=ab+c%3D").unwrap(), "ab+c=");
         assert_eq!(check_str("other=1"), None);
+    }
+
+    #[test]
+    fn what_is_sealed_and_signed_opens_and_verifies() {
+        for aes in [None, Some("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")] {
+            let keys = keys(aes);
+            let data = keys.seal(b"{\"event\":\"meeting.end\"}");
+            assert_eq!(keys.decode(&data).unwrap(), b"{\"event\":\"meeting.end\"}");
+            let signature = keys.sign(TIMESTAMP, NONCE, &data);
+            assert!(keys.verify(TIMESTAMP, NONCE, &data, &signature));
+        }
     }
 
     #[test]

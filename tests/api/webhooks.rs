@@ -414,3 +414,63 @@ async fn a_meeting_s_end_leads_to_one_final_fetch() {
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     assert_eq!(gateway.upstream_calls(), 26);
 }
+
+#[tokio::test]
+async fn the_simulator_s_live_meeting_reaches_the_gateway_as_events() {
+    use wemeet_gateway::simulator::events::EventFeed;
+    let gateway = gateway_with_webhooks(None).await;
+    let before: serde_json::Value = gateway.get(LIVE_LIST).await.json().await.unwrap();
+    let open_before: Vec<serde_json::Value> = before["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["left_time"].is_null())
+        .map(|p| p["uuid"].clone())
+        .collect();
+    gateway.upstream.simulator.start_events(EventFeed {
+        url: format!("{}/webhooks/wemeet", gateway.base_url),
+        keys: WebhookKeys::new(SecretString::from(TOKEN), None).unwrap(),
+        every: std::time::Duration::from_millis(300),
+    });
+    // The first change is a join: it shows in the cached list, with no upstream call.
+    let started = std::time::Instant::now();
+    let mut closed = None;
+    let mut joined = Vec::new();
+    while started.elapsed() < std::time::Duration::from_secs(5) {
+        let body: serde_json::Value = gateway.get(LIVE_LIST).await.json().await.unwrap();
+        let records = body["participants"].as_array().unwrap().clone();
+        joined = records
+            .iter()
+            .filter(|p| p["provisional"] == true)
+            .cloned()
+            .collect();
+        // Someone who was in before the events started, and has left since.
+        closed = records
+            .iter()
+            .find(|p| !p["left_time"].is_null() && open_before.contains(&p["uuid"]))
+            .cloned();
+        if !joined.is_empty() && closed.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!joined.is_empty(), "a join reached the cached list");
+    let closed = closed.expect("a leave reached the cached list");
+    assert_eq!(gateway.upstream_calls(), 13);
+    // The simulator's own list has the same changes, for the next fetch to find.
+    let stored: Vec<serde_json::Value> = gateway
+        .http
+        .get(format!(
+            "{}/_simulator/meetings/{LIVE}/records",
+            gateway.upstream.base_url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(stored.iter().any(|r| r["uuid"] == joined[0]["uuid"]));
+    let left = stored.iter().find(|r| r["uuid"] == closed["uuid"]).unwrap();
+    assert_eq!(left["left_time"], closed["left_time"].to_string());
+}
