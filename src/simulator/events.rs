@@ -75,6 +75,9 @@ impl Simulator {
     /// Starts the live meeting's changes and their deliveries to `feed.url`.
     pub fn start_events(&self, feed: EventFeed) {
         let simulator = self.clone();
+        // reqwest is built without a default crypto provider; ring is ours (a second install,
+        // as when a gateway runs in the same process, is refused harmlessly).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         tokio::spawn(async move {
             let http = reqwest::Client::new();
             let mut tick = tokio::time::interval(feed.every);

@@ -170,6 +170,52 @@ async fn logs_hold_no_secret_key_signature_or_api_key() {
     }
 }
 
+#[tokio::test]
+async fn the_simulator_process_changes_its_live_meeting_when_given_a_webhook_url() {
+    let mut env = CREDENTIALS.to_vec();
+    env.push(("WEMEET_WEBHOOK_TOKEN", "process-webhook-token"));
+    let command = command(
+        &[
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            // Nobody listens there: the changes happen all the same, the deliveries are retried.
+            "--webhook-url",
+            "http://127.0.0.1:9/webhooks/wemeet",
+            "--events-every",
+            "200ms",
+        ],
+        &env,
+    );
+    let (simulator, base, _log) = start_until(command, |line| {
+        line.strip_prefix("simulated Tencent Meeting API on ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_owned)
+    });
+    let http = http_client();
+    let mut joined = 0;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let records: Vec<serde_json::Value> = http
+            .get(format!("{base}/_simulator/meetings/100000000000000001/records"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        joined = records
+            .iter()
+            .filter(|r| r["uuid"].as_str().is_some_and(|u| u.starts_with("WM-sim-")))
+            .count();
+        if joined > 0 {
+            break;
+        }
+    }
+    stop(simulator);
+    assert!(joined > 0, "someone joined the live meeting");
+}
+
 /// Tells the simulator process at `upstream` to inject `fault`.
 async fn inject_fault(http: &reqwest::Client, upstream: &str, fault: serde_json::Value) {
     let injected = http
