@@ -197,7 +197,9 @@ async fn the_simulator_process_changes_its_live_meeting_when_given_a_webhook_url
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let records: Vec<serde_json::Value> = http
-            .get(format!("{base}/_simulator/meetings/100000000000000001/records"))
+            .get(format!(
+                "{base}/_simulator/meetings/100000000000000001/records"
+            ))
             .send()
             .await
             .unwrap()
