@@ -97,6 +97,17 @@ pub fn stored_records(
         .collect()
 }
 
+/// GET `url` and read its JSON body.
+pub async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
+    http.get(url)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("a JSON body")
+}
+
 /// A plain HTTP client for talking to the servers under test.
 pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -63,12 +63,15 @@ const CREDENTIALS: [(&str, &str); 3] = [
 
 fn start_simulator_process() -> (Child, String) {
     let command = command(&["simulate", "--listen", "127.0.0.1:0"], &CREDENTIALS);
-    let (child, base, _) = start_until(command, |line| {
-        line.strip_prefix("simulated Tencent Meeting API on ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .map(str::to_owned)
-    });
+    let (child, base, _) = start_until(command, simulator_address);
     (child, base)
+}
+
+/// The simulator's address, from the line it prints when it listens.
+fn simulator_address(line: &str) -> Option<String> {
+    line.strip_prefix("simulated Tencent Meeting API on ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
 }
 
 fn api_key_digest() -> String {
@@ -187,25 +190,16 @@ async fn the_simulator_process_changes_its_live_meeting_when_given_a_webhook_url
         ],
         &env,
     );
-    let (simulator, base, _log) = start_until(command, |line| {
-        line.strip_prefix("simulated Tencent Meeting API on ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .map(str::to_owned)
-    });
+    let (simulator, base, _log) = start_until(command, simulator_address);
     let http = http_client();
     let mut joined = 0;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let records: Vec<serde_json::Value> = http
-            .get(format!(
-                "{base}/_simulator/meetings/100000000000000001/records"
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let records: Vec<serde_json::Value> = crate::helpers::get_json(
+            &http,
+            &format!("{base}/_simulator/meetings/100000000000000001/records"),
+        )
+        .await;
         joined = records
             .iter()
             .filter(|r| r["uuid"].as_str().is_some_and(|u| u.starts_with("WM-sim-")))
@@ -244,15 +238,7 @@ async fn the_redis_password_reaches_no_log_and_no_answer() {
         start_gateway_process(&upstream_base, SECRET_KEY, &[("GATEWAY_REDIS_URL", &url)]);
     let http = crate::helpers::http_client();
     let ready = |http: reqwest::Client, base: String| async move {
-        let body: serde_json::Value = http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body
+        crate::helpers::get_json::<serde_json::Value>(&http, &format!("{base}/readyz")).await
     };
     // The password opened Redis: shared mode.
     assert_eq!(ready(http.clone(), base.clone()).await["redis"], "shared");

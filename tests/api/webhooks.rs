@@ -458,18 +458,14 @@ async fn the_simulator_s_live_meeting_reaches_the_gateway_as_events() {
     let closed = closed.expect("a leave reached the cached list");
     assert_eq!(gateway.upstream_calls(), 13);
     // The simulator's own list has the same changes, for the next fetch to find.
-    let stored: Vec<serde_json::Value> = gateway
-        .http
-        .get(format!(
+    let stored: Vec<serde_json::Value> = crate::helpers::get_json(
+        &gateway.http,
+        &format!(
             "{}/_simulator/meetings/{LIVE}/records",
             gateway.upstream.base_url
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     assert!(stored.iter().any(|r| r["uuid"] == joined[0]["uuid"]));
     let left = stored.iter().find(|r| r["uuid"] == closed["uuid"]).unwrap();
     assert_eq!(left["left_time"], closed["left_time"].to_string());
