@@ -37,6 +37,9 @@ pub const SHARED_LIMITER_WAITS: &str = "gateway_shared_limiter_waits_total";
 pub const WEBHOOK_EVENTS: &str = "gateway_webhook_events_total";
 /// Cached lists changed by a batch of webhook events.
 pub const PATCHES: &str = "gateway_webhook_patches_total";
+/// Lists kept current by webhook events that were fetched whole again (their provisional
+/// records replaced by the upstream's), by outcome: `replaced` or `failed`.
+pub const RECONCILIATIONS: &str = "gateway_webhook_reconciliations_total";
 /// Webhook deliveries refused for a missing or wrong signature or a stale timestamp.
 pub const WEBHOOK_REFUSED: &str = "gateway_webhook_refused_total";
 

@@ -75,12 +75,15 @@ impl<B: Body> ParticipantCache<B> {
         let inner = &self.inner;
         // A fetch that finished between the caller's look and this flight's start already
         // stored what this one would fetch (or, unless a refresh was asked for, something fresh).
-        if let Some(entry) = inner.entries.get(&key).await
-            && flight.is_answered_by(&entry)
+        let held = inner.entries.get(&key).await;
+        if let Some(entry) = &held
+            && flight.is_answered_by(entry)
         {
-            landing.finish(Ok(entry), false).await;
+            landing.finish(Ok(entry.clone()), false).await;
             return;
         }
+        // A list patched by webhook events is being reconciled with the upstream's.
+        let reconciling = held.is_some_and(|entry| entry.is_patched());
         // With replicas: another one's fetch may answer this flight, or be running.
         let mut lock = match self.coordinate(&key, &flight).await {
             Coordinated::Landed(entry) => {
@@ -150,6 +153,14 @@ impl<B: Body> ParticipantCache<B> {
             } else if let Some(stale) = inner.entries.get(&key).await {
                 stale.note_failed_refresh(error.failure());
             }
+        }
+        if reconciling {
+            let outcome = if outcome.is_ok() {
+                "replaced"
+            } else {
+                "failed"
+            };
+            metrics::counter!(crate::metrics::RECONCILIATIONS, "outcome" => outcome).increment(1);
         }
         let outcome = outcome.map(Arc::new);
         if let Ok(entry) = &outcome

@@ -389,6 +389,15 @@ async fn a_reconciliation_replaces_the_provisional_records_with_the_upstream_s()
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert_eq!(gateway.upstream_calls(), 26, "one fetch to reconcile");
+    // Counted as a reconciliation (the process's registry is shared by the tests in it).
+    let metrics = gateway.metrics().await;
+    let replaced = metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("gateway_webhook_reconciliations_total{outcome=\"replaced\"} ")
+        })
+        .and_then(|count| count.parse::<u64>().ok());
+    assert!(replaced.is_some_and(|n| n >= 1), "{metrics}");
 }
 
 #[tokio::test]
