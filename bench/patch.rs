@@ -54,6 +54,7 @@ fn main() {
         pages: 500,
         records: records.len(),
         still_in: records.iter().filter(|r| r.left_time.is_none()).count(),
+        windows: 1,
     };
     let (full, stored) = median_cpu(3, || {
         let mut renderer = render();

@@ -22,7 +22,7 @@ use tower_http::trace::TraceLayer;
 use tracing::info_span;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
-use crate::api::{self, AppState};
+use crate::api::{self, ApiKeys, AppState, Views};
 use crate::cache::ParticipantCache;
 use crate::cluster::limiter::SharedLimiter;
 use crate::cluster::lists::SharedLists;
@@ -75,6 +75,8 @@ impl Gateway {
             }
         };
         let shared = redis.clone().map(SharedLists::new);
+        // Views of the lists (attendance, CSV) are kept in an eighth of the lists' budget again.
+        let views = Views::new(settings.cache.max_bytes / 8);
         let cache =
             ParticipantCache::new(client.clone(), settings.cache, api::render, shared.clone());
         // Events are applied to the cached lists in the order they came.
@@ -92,10 +94,10 @@ impl Gateway {
             cache,
             client,
             settings.default_operator,
-            settings.api_key_digests,
-            settings.allow_anonymous,
+            ApiKeys::new(settings.api_key_digests, settings.allow_anonymous),
             redis,
             webhooks,
+            views,
         );
         let router = router(state, settings.cors_origins, settings.request_timeout);
         Ok(Self {

@@ -43,6 +43,10 @@ pub const RECONCILIATIONS: &str = "gateway_webhook_reconciliations_total";
 /// Webhook deliveries refused for a missing or wrong signature or a stale timestamp.
 pub const WEBHOOK_REFUSED: &str = "gateway_webhook_refused_total";
 
+/// Views of cached lists made (attendance, CSV, people still in), by view and format; a
+/// repeated request is served from the one made.
+pub const VIEW_RENDERS: &str = "gateway_view_renders_total";
+
 /// The process's Prometheus recorder, installed on first use.
 pub fn handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -14,7 +14,8 @@ use crate::config::{
 use crate::server::{BindError, Server, shutdown_signal};
 use crate::simulator::dataset::{Dataset, DatasetError};
 use crate::simulator::demo::{
-    HUGE_MEETING, LIVE_MEETING, NOT_STARTED_MEETING, RECURRING_MEETING, SEED_MEETING, SUB_MEETINGS,
+    HUGE_MEETING, LIVE_MEETING, NOT_STARTED_MEETING, RECURRING_MEETING, SEED_MEETING,
+    STANDING_MEETING, SUB_MEETINGS,
 };
 use crate::simulator::events::EventFeed;
 use crate::simulator::{Simulator, SimulatorConfig, demo_dataset};
@@ -108,6 +109,8 @@ fn print_demo_banner(base: &str, key: &str, upstream: &str) {
     println!("demo API key (valid until this process stops): {key}");
     println!();
     let sub = format!("?sub_meeting_id={}", SUB_MEETINGS[0]);
+    let now = crate::clock::unix_now().as_secs() as i64;
+    let days_62 = format!("?start_time={}&end_time={now}", now - 62 * 24 * 3600);
     let meetings = [
         (SEED_MEETING, "", "the API page's two sample records"),
         (LIVE_MEETING, "", "a live meeting, 1,234 records"),
@@ -122,6 +125,11 @@ fn print_demo_banner(base: &str, key: &str, upstream: &str) {
             "a recurring meeting's first sub-meeting",
         ),
         (NOT_STARTED_MEETING, "", "not started: an empty list"),
+        (
+            STANDING_MEETING,
+            days_62.as_str(),
+            "a room open for 60 days, read over 62: two upstream windows",
+        ),
     ];
     for (id, query, what) in meetings {
         println!("# {what}");

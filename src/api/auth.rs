@@ -12,7 +12,7 @@ use crate::error::{ApiError, AuthFailure};
 
 /// Inbound API keys, kept only as SHA-256 digests.
 #[derive(Clone)]
-pub(super) struct ApiKeys {
+pub struct ApiKeys {
     digests: Vec<[u8; 32]>,
     allow_anonymous: bool,
 }
@@ -27,7 +27,7 @@ impl std::fmt::Debug for ApiKeys {
 }
 
 impl ApiKeys {
-    pub(super) fn new(digests: Vec<[u8; 32]>, allow_anonymous: bool) -> Self {
+    pub fn new(digests: Vec<[u8; 32]>, allow_anonymous: bool) -> Self {
         Self {
             digests,
             allow_anonymous,

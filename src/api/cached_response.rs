@@ -9,8 +9,10 @@ use tokio::time::Instant;
 use utoipa::ToSchema;
 
 use super::stored_list::StoredList;
-use crate::cache::{How, Served, Wish};
+use super::views::Rendered;
+use crate::cache::{Entry, How, Served, Wish};
 use crate::error::ApiError;
+use crate::upstream::UpstreamError;
 
 /// What the request wishes of the cache: a refresh on `Cache-Control: no-cache` or `max-age=0`.
 pub fn wish(request: &HeaderMap) -> Wish {
@@ -19,22 +21,80 @@ pub fn wish(request: &HeaderMap) -> Wish {
     if refresh { Wish::Refresh } else { Wish::Cached }
 }
 
-/// The HTTP answer for what the cache served, honouring the request's `If-None-Match` and
-/// `Accept-Encoding`.
+/// A form of a cached list that can be sent: the stored list itself, or a view made of it.
+pub trait Representation {
+    /// The strong validator of the body in one coding.
+    fn etag(&self, gzip: bool) -> &HeaderValue;
+    /// The body in one coding.
+    fn body(&self, gzip: bool) -> axum::body::Body;
+    fn content_type(&self) -> HeaderValue;
+    /// `Content-Disposition`, for a file to save.
+    fn disposition(&self) -> Option<&HeaderValue> {
+        None
+    }
+}
+
+impl Representation for StoredList {
+    fn etag(&self, gzip: bool) -> &HeaderValue {
+        StoredList::etag(self, gzip)
+    }
+
+    fn body(&self, gzip: bool) -> axum::body::Body {
+        axum::body::Body::new(StoredList::body(self, gzip))
+    }
+
+    fn content_type(&self) -> HeaderValue {
+        HeaderValue::from_static("application/json")
+    }
+}
+
+impl Representation for Rendered {
+    fn etag(&self, gzip: bool) -> &HeaderValue {
+        Rendered::etag(self, gzip)
+    }
+
+    fn body(&self, gzip: bool) -> axum::body::Body {
+        axum::body::Body::from(Rendered::body(self, gzip))
+    }
+
+    fn content_type(&self) -> HeaderValue {
+        Rendered::content_type(self).clone()
+    }
+
+    fn disposition(&self) -> Option<&HeaderValue> {
+        Rendered::disposition(self)
+    }
+}
+
+/// The HTTP answer for what the cache served, the stored list as it is, honouring the
+/// request's `If-None-Match` and `Accept-Encoding`.
 pub fn respond(served: Served<StoredList>, request: &HeaderMap) -> Response {
-    let (entry, how) = match served {
+    match served {
         Served::Pending {
             records_fetched,
             total_count,
-        } => return pending(records_fetched, total_count),
-        Served::Entry { entry, how } => (entry, how),
-    };
+        } => pending(records_fetched, total_count),
+        Served::Entry { entry, how } => {
+            let body = entry.body().map(|list| list as &dyn Representation);
+            answer(&entry, how, body, request)
+        }
+    }
+}
+
+/// The answer for a cached entry in one representation (or the upstream's "no such meeting"
+/// it holds), with the entry's caching headers.
+pub fn answer(
+    entry: &Entry<StoredList>,
+    how: How,
+    body: Result<&dyn Representation, &UpstreamError>,
+    request: &HeaderMap,
+) -> Response {
     // RFC 9111: a copy is fresh while `max-age` exceeds its `Age`, so `max-age` is the whole
     // freshness lifetime and the time left is their difference (`ttl` in `Cache-Status`).
     let age = entry.age(Instant::now()).as_secs();
     let lifetime = entry.freshness_lifetime().as_secs();
     let ttl = lifetime as i64 - age as i64;
-    let mut response = match entry.body() {
+    let mut response = match body {
         Err(not_found) => ApiError::Upstream(not_found.clone()).into_response(),
         Ok(list) => {
             let gzip = accepts_gzip(request);
@@ -44,22 +104,26 @@ pub fn respond(served: Served<StoredList>, request: &HeaderMap) -> Response {
                 r.headers_mut().insert(header::ETAG, etag.clone());
                 r
             } else {
-                let mut r = Response::new(axum::body::Body::new(list.body(gzip)));
+                let mut r = Response::new(list.body(gzip));
                 let headers = r.headers_mut();
-                headers.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
+                headers.insert(header::CONTENT_TYPE, list.content_type());
                 if gzip {
                     headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
                 }
                 headers.insert(header::ETAG, etag.clone());
+                if let Some(disposition) = list.disposition() {
+                    headers.insert(header::CONTENT_DISPOSITION, disposition.clone());
+                }
                 r
             }
         }
     };
     let headers = response.headers_mut();
-    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    // `Accept` chooses between JSON and CSV.
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept-Encoding, Accept"),
+    );
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_str(&format!("private, max-age={lifetime}"))
@@ -110,7 +174,7 @@ pub struct FetchInProgress {
     pub total_count: Option<i64>,
 }
 
-fn pending(records_fetched: usize, total_count: Option<i64>) -> Response {
+pub fn pending(records_fetched: usize, total_count: Option<i64>) -> Response {
     let body = FetchInProgress {
         status: "fetching",
         records_fetched,
@@ -146,7 +210,7 @@ fn if_none_match(request: &HeaderMap, etag: &HeaderValue) -> bool {
 
 /// Whether `Accept-Encoding` allows gzip: an explicit `gzip` (or `x-gzip`) item decides by its
 /// q-value; otherwise `*` does; otherwise no.
-fn accepts_gzip(request: &HeaderMap) -> bool {
+pub fn accepts_gzip(request: &HeaderMap) -> bool {
     let mut gzip = None;
     let mut any = None;
     for item in list_items(request, header::ACCEPT_ENCODING) {

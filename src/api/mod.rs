@@ -4,18 +4,23 @@
 //! Every route is registered here through [`OpenApiRouter`], so each path is written once: in
 //! its handler's `#[utoipa::path]`, which is both the route and its documentation.
 
+mod attendance;
 mod auth;
 mod cached_response;
 mod examples;
 mod health;
 mod participants;
+mod records;
 mod state;
 mod stored_list;
+mod views;
 mod webhooks;
 
+pub use auth::ApiKeys;
 pub use participants::{apply_events, patch, render};
 pub use state::AppState;
 pub use stored_list::{PatchError, StoredList};
+pub use views::Views;
 
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -109,6 +114,36 @@ impl Modify for RequestIdHeader {
     }
 }
 
+/// Gives the attendance operation every answer of the participants operation but its `200`:
+/// both answer from the same cached list, through the same code, so they fail alike; stated
+/// once, in `listParticipants`.
+struct SameAnswersAsParticipants;
+
+impl Modify for SameAnswersAsParticipants {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let paths = &mut openapi.paths.paths;
+        let Some(shared) = paths
+            .get("/meetings/{meeting_id}/participants")
+            .and_then(|item| item.get.as_ref())
+            .map(|get| get.responses.responses.clone())
+        else {
+            return;
+        };
+        if let Some(attendance) = paths
+            .get_mut("/meetings/{meeting_id}/attendance")
+            .and_then(|item| item.get.as_mut())
+        {
+            for (status, response) in shared.into_iter().filter(|(s, _)| s != "200") {
+                attendance
+                    .responses
+                    .responses
+                    .entry(status)
+                    .or_insert(response);
+            }
+        }
+    }
+}
+
 /// Largest request body the API's routes accept (none of them reads one).
 const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Largest webhook delivery accepted.
@@ -121,6 +156,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .layer(RequestBodyLimitLayer::new(MAX_DELIVERY_BYTES));
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(participants::list_participants))
+        .routes(routes!(attendance::list_attendance))
         .routes(routes!(participants::drop_cached))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
@@ -129,6 +165,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(webhooks)
         .split_for_parts();
     // Applied here, once every path is in the document.
+    SameAnswersAsParticipants.modify(&mut openapi);
     RequestIdHeader.modify(&mut openapi);
     (router, openapi)
 }

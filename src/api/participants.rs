@@ -10,8 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Authorized;
-use super::cached_response::{self, FetchInProgress};
+use super::cached_response::FetchInProgress;
 use super::stored_list::{PatchError, StoredList, StoredListBuilder};
+use super::views::{self, Of, ViewParams};
 use crate::cache::Renderer;
 use crate::error::{ApiError, Problem};
 use crate::upstream::query::{ParticipantsParams, meeting_id, not_a_meeting_id};
@@ -23,7 +24,7 @@ use crate::webhooks::apply::{Applied, Joined, Left};
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Path)]
 #[allow(dead_code)] // the handlers read the path themselves; this type documents it
-struct MeetingPath {
+pub(super) struct MeetingPath {
     /// The meeting's id (`meeting_id` in Tencent's APIs, not the 9-digit meeting code).
     #[param(
         min_length = 1,
@@ -44,13 +45,17 @@ struct MeetingPath {
 /// fails, a stale copy (up to 24 hours old by default) is served instead of the error, and
 /// `Cache-Status` says so.
 ///
+/// The same list as a CSV file for Excel (`Accept: text/csv` or `format=csv`: UTF-8 with a
+/// byte-order mark, a header row, one row per record, times in ISO 8601 in the zone `tz`), and
+/// only the people still in (`still_in=true`), are made from the cached list: no upstream call.
+///
 /// Rules the parameters' schemas cannot express, each answered `400` naming the parameter:
-/// `start_time` may not be after `end_time`, and the window may span at most 31 days (a missing
-/// `end_time` is now, a missing `start_time` 31 days ago, so one given alone must lie in the
-/// last 31 days, less 10 minutes); `userid` and `operator_id` exclude each other; `operator_id`
-/// and `operator_id_type` go together; a recurring meeting needs `sub_meeting_id` (the upstream
-/// refuses the call without it). With none of `userid` and `operator_id`, the gateway's
-/// configured operator is used.
+/// `start_time` may not be after `end_time`, and the window may span at most 372 days (past 31
+/// days it is fetched as consecutive 31-day windows; a missing `end_time` is now, a missing
+/// `start_time` 31 days ago, so one given alone must lie in the last 31 days, less 10 minutes);
+/// `userid` and `operator_id` exclude each other; `operator_id` and `operator_id_type` go
+/// together; a recurring meeting needs `sub_meeting_id` (the upstream refuses the call without
+/// it). With none of `userid` and `operator_id`, the gateway's configured operator is used.
 #[utoipa::path(
     get,
     path = "/meetings/{meeting_id}/participants",
@@ -59,20 +64,26 @@ struct MeetingPath {
     params(
         MeetingPath,
         ParticipantsParams,
+        ViewParams,
+        ("Accept" = Option<String>, Header, description = "`text/csv` (preferred over `application/json`) for the CSV form; `format` overrides it."),
         ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer: `304` when the list is unchanged."),
         ("Cache-Control" = Option<String>, Header, description = "`no-cache` (or `max-age=0`) fetches the list anew from the upstream, joined with any fetch already running."),
     ),
     responses(
-        (status = 200, description = "The whole list, or as much as the upstream serves (`complete` says which).", body = ParticipantListResponse,
+        (status = 200, description = "The whole list, or as much as the upstream serves (`complete` says which).",
+            content(
+                (ParticipantListResponse = "application/json", example = json!(crate::api::examples::seed_meeting())),
+                (String = "text/csv", example = json!(crate::api::examples::seed_meeting_csv())),
+            ),
             headers(
                 ("ETag" = String, description = "Strong validator of this body (differs for its gzip form)."),
                 ("Cache-Control" = String, description = "`private, max-age=N`: this copy's whole freshness lifetime in seconds; with `Age`, it is fresh for `N − Age` more seconds (RFC 9111)."),
                 ("Age" = u64, description = "Seconds since the list was fetched from the upstream."),
                 ("Cache-Status" = String, description = "RFC 9211, from `wemeet-gateway`: `hit` (fresh copy); `hit; detail=patched` (fresh copy changed since its fetch by Tencent's join and leave events); `hit; detail=stale-while-revalidate` (stale copy, refreshed in the background); `fwd=miss` (fetched now); `fwd=stale` (the copy held was too stale to serve at once, fetched now); `fwd=request` (refresh asked for); `fwd=stale; fwd-status=N; detail=stale-if-error` (the refresh failed, this time or the last time it ran, and a stale copy is served; `N` is the HTTP status the upstream itself answered, left out when it answered none, as on a timeout); `fwd=stale; detail=still-fetching` (a refresh outlasted the wait, the copy held is served). `stored` when the answer was stored, `collapsed` when the request joined a fetch already running, and `ttl`: the remaining freshness in seconds, negative when stale."),
-                ("Vary" = String, description = "`Accept-Encoding`: the body is gzip-compressed when the caller accepts it."),
+                ("Vary" = String, description = "`Accept-Encoding, Accept`: the body is gzip-compressed when the caller accepts it, and CSV when `Accept` prefers it."),
                 ("Content-Encoding" = String, description = "`gzip` when the body is compressed; absent otherwise."),
-            ),
-            example = json!(crate::api::examples::seed_meeting())),
+                ("Content-Disposition" = String, description = "CSV only: `attachment; filename=\"meeting-<id>-participants.csv\"`."),
+            )),
         (status = 202, description = "The list is still being fetched (a large meeting takes a while within the upstream's quota); ask again after `Retry-After` seconds.", body = FetchInProgress,
             headers(
                 ("Retry-After" = u64, description = "Seconds to wait before asking again."),
@@ -85,7 +96,7 @@ struct MeetingPath {
                 ("Cache-Control" = String, description = "`private, max-age=N`."),
                 ("Age" = u64, description = "Seconds since the list was fetched."),
                 ("Cache-Status" = String, description = "As for `200`."),
-                ("Vary" = String, description = "`Accept-Encoding`."),
+                ("Vary" = String, description = "`Accept-Encoding, Accept`."),
             )),
         (status = 400, description = "A parameter is invalid (`parameter` names it), or the upstream refused one.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No API key, or one the gateway does not accept.", body = Problem, content_type = "application/problem+json",
@@ -96,7 +107,7 @@ struct MeetingPath {
                 ("Cache-Control" = String, description = "`private, max-age=N`, when answered from memory."),
                 ("Age" = u64, description = "Seconds since the upstream said so, when answered from memory."),
                 ("Cache-Status" = String, description = "As for `200`, when answered from memory."),
-                ("Vary" = String, description = "`Accept-Encoding`, when answered from memory."),
+                ("Vary" = String, description = "`Accept-Encoding, Accept`, when answered from memory."),
             )),
         (status = 500, description = "The gateway failed; the cause is in its log.", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The upstream failed after retries, answered something unusable, or rejected the gateway's own credentials (`gateway-misconfigured`: operators, see the log).", body = Problem, content_type = "application/problem+json"),
@@ -113,20 +124,7 @@ pub async fn list_participants(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Ok(Path(meeting_id)) = meeting else {
-        return Err(not_a_meeting_id().into());
-    };
-    let now = crate::clock::unix_now().as_secs() as i64;
-    let query = ParticipantsParams::from_query_string(raw.as_deref().unwrap_or(""))?.into_query(
-        &meeting_id,
-        state.default_operator(),
-        now,
-    )?;
-    let served = state
-        .cache()
-        .get(&query, cached_response::wish(&headers))
-        .await?;
-    Ok(cached_response::respond(served, &headers))
+    views::serve(&state, meeting, raw.as_deref(), &headers, Of::Participants).await
 }
 
 /// Drop a meeting's cached lists
@@ -317,6 +315,11 @@ pub struct ParticipantListResponse<'a> {
     /// Why the list is incomplete (the upstream serves at most 50,000 records of one list);
     /// null when it is complete.
     pub incomplete_reason: Option<String>,
+    /// Upstream time windows the list took: 1, or more when `start_time`..`end_time` spans more
+    /// than the upstream's 31 days (fetched one after another, merged in order, a record in two
+    /// windows kept once).
+    #[schema(example = 1)]
+    pub upstream_windows: u32,
     /// One record per joining, in the upstream's order.
     pub participants: Vec<ParticipantResponse<'a>>,
 }
@@ -413,6 +416,7 @@ impl<'a> ParticipantListResponse<'a> {
             total_count: head.total_count,
             complete,
             incomplete_reason,
+            upstream_windows: head.windows,
             participants,
         }
     }
@@ -483,6 +487,7 @@ mod tests {
             pages: records.len().div_ceil(100) as u32,
             records: records.len(),
             still_in: records.iter().filter(|r| r.left_time.is_none()).count(),
+            windows: 1,
         };
         (head, records)
     }

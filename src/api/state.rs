@@ -6,6 +6,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::auth::ApiKeys;
 use super::stored_list::StoredList;
+use super::views::Views;
 use crate::cache::ParticipantCache;
 use crate::cluster::Redis;
 use crate::upstream::{Operator, UpstreamClient};
@@ -29,6 +30,7 @@ struct Inner {
     metrics: PrometheusHandle,
     redis: Option<Redis>,
     webhooks: Option<Receiver>,
+    views: Views,
 }
 
 impl AppState {
@@ -37,20 +39,21 @@ impl AppState {
         cache: ListCache,
         client: UpstreamClient,
         default_operator: Option<Operator>,
-        api_key_digests: Vec<[u8; 32]>,
-        allow_anonymous: bool,
+        keys: ApiKeys,
         redis: Option<Redis>,
         webhooks: Option<Receiver>,
+        views: Views,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 cache,
                 client,
                 default_operator,
-                keys: ApiKeys::new(api_key_digests, allow_anonymous),
+                keys,
                 metrics: crate::metrics::handle(),
                 redis,
                 webhooks,
+                views,
             }),
         }
     }
@@ -61,6 +64,11 @@ impl AppState {
 
     pub(super) fn cache(&self) -> &ListCache {
         &self.inner.cache
+    }
+
+    /// The views made of cached lists (attendance, CSV, people still in).
+    pub(super) fn views(&self) -> &Views {
+        &self.inner.views
     }
 
     pub(super) fn keys(&self) -> &ApiKeys {

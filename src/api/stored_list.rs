@@ -436,6 +436,13 @@ impl StoredList {
             .map(move |(back, json)| (total - 1 - back, json))
     }
 
+    /// Each record's JSON, without its comma, in order.
+    pub fn each_record(&self) -> impl Iterator<Item = &[u8]> {
+        self.chunks
+            .iter()
+            .flat_map(|chunk| (0..chunk.records()).map(move |i| chunk.record(i)))
+    }
+
     /// The records stored.
     pub fn records(&self) -> usize {
         self.chunks.iter().map(Chunk::records).sum()

@@ -53,6 +53,8 @@ pub struct Entry<B> {
     failed_refresh: AtomicU16,
     /// Changed since its fetch by events (Tencent's joins and leaves).
     patched: bool,
+    /// When the list was current, in unix seconds: its fetch, or its last patch.
+    as_of: i64,
 }
 
 #[derive(Debug)]
@@ -98,6 +100,7 @@ impl<B: Body> Entry<B> {
         fresh_for: Duration,
         usable_for: Duration,
     ) -> Self {
+        let unix = unix_now().as_secs() as i64;
         Self {
             content,
             fetched_at,
@@ -105,6 +108,10 @@ impl<B: Body> Entry<B> {
             usable_until: fetched_at + usable_for,
             failed_refresh: AtomicU16::new(0),
             patched: false,
+            as_of: unix
+                - Instant::now()
+                    .saturating_duration_since(fetched_at)
+                    .as_secs() as i64,
         }
     }
 
@@ -120,7 +127,14 @@ impl<B: Body> Entry<B> {
             usable_until: self.usable_until + (fresh_until - self.fresh_until),
             failed_refresh: AtomicU16::new(0),
             patched: true,
+            as_of: unix_now().as_secs() as i64,
         }
+    }
+
+    /// When the list was current, in unix seconds: when it was fetched, or last changed by
+    /// events.
+    pub fn as_of(&self) -> i64 {
+        self.as_of
     }
 
     /// Whether events changed the list since it was fetched.

@@ -25,6 +25,9 @@ pub const RECURRING_MEETING: &str = "100000000000000003";
 pub const SUB_MEETINGS: [&str; 2] = ["1717000001", "1717000002"];
 /// A meeting that has not started.
 pub const NOT_STARTED_MEETING: &str = "100000000000000004";
+/// A standing meeting room open for 60 days (it ended a day ago): longer than the upstream's
+/// 31-day window, with sessions on both sides of any split and across it.
+pub const STANDING_MEETING: &str = "100000000000000005";
 /// Users who may read every demo meeting.
 const READERS: [&str; 2] = ["owner1", "admin"];
 /// A registered user who may read none of them.
@@ -112,9 +115,19 @@ pub fn dataset(now: i64) -> DatasetFile {
     );
     not_started.started = false;
 
+    let standing_start = now - 61 * DAY;
+    let mut standing = meeting(
+        STANDING_MEETING,
+        "812345675",
+        "常设会议室 Standing room",
+        standing_start,
+        now - DAY,
+    );
+    standing.participants = generate(&mut rng, 400, standing_start, now - DAY, false);
+
     DatasetFile {
         users: vec![OUTSIDER.to_string()],
-        meetings: vec![seed, live, huge, recurring, not_started],
+        meetings: vec![seed, live, huge, recurring, not_started, standing],
     }
 }
 
@@ -136,6 +149,8 @@ const NAMES: &[&[u8]] = &[
     b"tk\xf3t",
     b"\xe5\xbc",
     "黄晓明".as_bytes(),
+    // What a spreadsheet would run as a formula: CSV answers neutralise it.
+    b"=HYPERLINK(\"x\")",
 ];
 
 #[derive(Serialize)]
@@ -171,7 +186,10 @@ struct DemoRecord {
 }
 
 /// `count` records of people joining between `start` and `end`; when `live`, the last tenth of
-/// them are still in the meeting.
+/// them are still in the meeting. A person keeps their `uuid` and `ms_open_id` across records;
+/// some rejoin after dropping out, some join from a second device while still in on the first
+/// (overlapping sessions); people outside the enterprise have no `userid`, and a few of them
+/// no `ms_open_id` either.
 fn generate(
     rng: &mut SplitMix,
     count: usize,
@@ -195,7 +213,18 @@ fn generate(
         let mut name = NAMES[person % NAMES.len()].to_vec();
         name.extend_from_slice(person.to_string().as_bytes());
         let phone = Sha256::digest(format!("+86-1380000{person:04}/AKIDdemo"));
-        for _ in 0..joins {
+        let uuid = format!("WM{:016X}", rng.next());
+        let ms_open_id = if enterprise || rng.below(10) != 0 {
+            format!("{:016x}{:016x}", rng.next(), rng.next())
+        } else {
+            String::new()
+        };
+        let mut device = DEVICES[rng.below(DEVICES.len() as u64) as usize];
+        for join_number in 0..joins {
+            // A later join is from another device half the time.
+            if join_number > 0 && rng.below(2) == 0 {
+                device = DEVICES[rng.below(DEVICES.len() as u64) as usize];
+            }
             if out.len() == count {
                 break;
             }
@@ -209,15 +238,15 @@ fn generate(
                 } else {
                     String::new()
                 },
-                uuid: format!("WM{:016X}", rng.next()),
-                ms_open_id: format!("{:016x}{:016x}", rng.next(), rng.next()),
+                uuid: uuid.clone(),
+                ms_open_id: ms_open_id.clone(),
                 open_id: "",
                 user_name: BASE64.encode(&name),
                 is_enterprise_user: enterprise,
                 phone: hex_upper(&phone),
                 join_time: join.to_string(),
                 left_time: left.map(|t| t.to_string()).unwrap_or_default(),
-                instanceid: DEVICES[rng.below(DEVICES.len() as u64) as usize],
+                instanceid: device,
                 user_role: if person == 1 { 3 } else { 0 },
                 webinar_member_role: 0,
                 join_type: 1,

@@ -105,6 +105,25 @@ pub struct ListHead {
     pub records: usize,
     /// Records of people still in the meeting (no `left_time`).
     pub still_in: usize,
+    /// Upstream time windows fetched (more than one when the list's window spans more than
+    /// the upstream's 31 days).
+    pub windows: u32,
+}
+
+/// A list being merged from its windows' pages.
+#[derive(Debug, Default)]
+struct Merged {
+    head: Option<ListHead>,
+    pages: u32,
+    /// The end of the last window fetched: a later window's records that joined by then are
+    /// repeats.
+    seen_until: Option<i64>,
+    /// Records the windows fetched before count, repeats left out.
+    counted: i64,
+    /// Records the current window counts, repeats left out.
+    window_total: i64,
+    /// Whether any page gave a `total_count`.
+    any_total: bool,
 }
 
 /// A whole participant list, merged from every page in the upstream's order.
@@ -331,6 +350,8 @@ impl UpstreamClient {
         self.inner.lockout.reason()
     }
 
+    /// Every window of the list (one, unless its time window spans more than 31 days), one
+    /// after another, merged in order.
     async fn fetch_all_pages(
         &self,
         query: &ParticipantsQuery,
@@ -338,12 +359,42 @@ impl UpstreamClient {
         progress: &FetchProgress,
         sink: &mut impl PageSink,
     ) -> Result<ListHead, UpstreamError> {
-        let mut head: Option<ListHead> = None;
+        let windows = query.windows();
+        let mut merged = Merged::default();
+        for window in &windows {
+            self.fetch_window(window, deadline, progress, sink, &mut merged)
+                .await?;
+            // Records that joined by this window's end were in it (or in one before).
+            merged.seen_until = window.window().1;
+            merged.counted += merged.window_total;
+        }
+        let mut head = merged.head.expect("every window fetches a page at least");
+        head.total_count = Some(merged.counted).filter(|_| merged.any_total);
+        head.windows = windows.len() as u32;
+        metrics::histogram!(crate::metrics::PAGES_PER_FETCH).record(f64::from(head.pages));
+        Ok(head)
+    }
+
+    /// The pages of one window, into `merged`: records a window before already had are left out.
+    async fn fetch_window(
+        &self,
+        query: &ParticipantsQuery,
+        deadline: Instant,
+        progress: &FetchProgress,
+        sink: &mut impl PageSink,
+        merged: &mut Merged,
+    ) -> Result<(), UpstreamError> {
         let mut pos = 0;
         let mut cursors_seen = HashSet::from([pos]);
+        let mut fetched = 0;
+        let mut repeated: i64 = 0;
+        merged.window_total = 0;
         for page_number in 1..=MAX_PAGES {
-            let page = self.fetch_page(query, pos, page_number, deadline).await?;
-            let head = head.get_or_insert(ListHead {
+            let page = self
+                .fetch_page(query, pos, merged.pages + 1, deadline)
+                .await?;
+            merged.pages += 1;
+            let head = merged.head.get_or_insert(ListHead {
                 meeting_id: page.meeting_id,
                 meeting_code: page.meeting_code,
                 subject: page.subject,
@@ -354,30 +405,41 @@ impl UpstreamClient {
                 pages: 0,
                 records: 0,
                 still_in: 0,
+                windows: 1,
             });
-            head.total_count = page.total_count.or(head.total_count);
-            head.pages = page_number;
-            head.records += page.participants.len();
-            head.still_in += page
-                .participants
-                .iter()
-                .filter(|p| p.left_time.is_none())
-                .count();
-            let fetched = head.records;
-            progress.record(fetched, head.total_count);
-            if !page.participants.is_empty() {
-                sink.page(page.participants);
+            head.pages = merged.pages;
+            fetched += page.participants.len();
+            let mut records = page.participants;
+            if let Some(until) = merged.seen_until {
+                let before = records.len();
+                records.retain(|r| r.join_time > until);
+                repeated += (before - records.len()) as i64;
+            }
+            head.records += records.len();
+            head.still_in += records.iter().filter(|p| p.left_time.is_none()).count();
+            if let Some(total) = page.total_count {
+                merged.any_total = true;
+                merged.window_total = total - repeated;
+            } else {
+                merged.window_total = fetched as i64 - repeated;
+            }
+            progress.record(
+                head.records,
+                Some(merged.counted + merged.window_total).filter(|_| merged.any_total),
+            );
+            if !records.is_empty() {
+                sink.page(records);
             }
             if fetched >= RECORD_CAP {
                 let more_exist = page.has_remaining
-                    || head.total_count.is_some_and(|total| total > fetched as i64);
+                    || page.total_count.is_some_and(|total| total > fetched as i64);
                 if more_exist {
                     head.completeness = Completeness::TruncatedAtRecordCap;
                 }
-                break;
+                return Ok(());
             }
             if !page.has_remaining {
-                break;
+                return Ok(());
             }
             let next = page.next_pos.ok_or_else(|| {
                 UpstreamError::Protocol("has_remaining is true but next_pos is missing".into())
@@ -388,15 +450,10 @@ impl UpstreamClient {
                 )));
             }
             pos = next;
-            if page_number == MAX_PAGES {
-                return Err(UpstreamError::Protocol(format!(
-                    "more than {MAX_PAGES} pages without reaching the end or {RECORD_CAP} records"
-                )));
-            }
         }
-        let head = head.expect("the loop runs at least once");
-        metrics::histogram!(crate::metrics::PAGES_PER_FETCH).record(f64::from(head.pages));
-        Ok(head)
+        Err(UpstreamError::Protocol(format!(
+            "more than {MAX_PAGES} pages without reaching the end or {RECORD_CAP} records"
+        )))
     }
 
     /// One page, retried as its failure class allows.

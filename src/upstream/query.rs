@@ -38,6 +38,9 @@ const MAX_ID_DIGITS: usize = 32;
 const MAX_OPERATOR_LEN: usize = 64;
 /// Widest time window the upstream accepts, in seconds (31 days).
 pub const MAX_WINDOW_SECS: i64 = 31 * 24 * 3600;
+/// Most upstream windows one list may take: a caller's `start_time`..`end_time` spans at most
+/// this many times 31 days (372 days), fetched a window after another.
+pub const MAX_WINDOWS: i64 = 12;
 /// How much younger than 31 days a lone `start_time` or `end_time` must be. The upstream fills
 /// the missing bound from its own clock when each page is asked for, later than the gateway
 /// checks: this covers a whole fetch (5 minutes by default) and some clock difference.
@@ -142,15 +145,17 @@ pub struct ParticipantsParams {
     /// APIs). Required for recurring meetings.
     #[param(value_type = Option<String>, min_length = 1, max_length = 32, pattern = r"^[0-9]{1,32}$", example = "1717000001")]
     sub_meeting_id: Option<String>,
-    /// Only participations from this time on (unix seconds). Not after `end_time`; the window
-    /// spans at most 31 days. Without `end_time` the window ends now, so `start_time` must be
-    /// within the last 31 days (less 10 minutes, for the time a fetch takes). The upstream
-    /// ignores the window for recurring meetings.
+    /// Only participations from this time on (unix seconds). Not after `end_time`. With
+    /// `end_time`, the window may span up to 372 days: past 31 days it is fetched as
+    /// consecutive 31-day windows (`upstream_windows` in the answer says how many). Without
+    /// `end_time` the window ends now, so `start_time` must be within the last 31 days (less 10
+    /// minutes, for the time a fetch takes). The upstream ignores the window for recurring
+    /// meetings.
     #[param(value_type = Option<i64>, minimum = 0, maximum = 999_999_999_999_i64)]
     start_time: Option<String>,
-    /// Only participations until this time (unix seconds). Not before `start_time`; the window
-    /// spans at most 31 days. Without `start_time` the window starts 31 days ago, so `end_time`
-    /// must be within the last 31 days (less 10 minutes).
+    /// Only participations until this time (unix seconds). Not before `start_time`; see
+    /// `start_time` for how long the window may be. Without `start_time` the window starts 31
+    /// days ago, so `end_time` must be within the last 31 days (less 10 minutes).
     #[param(value_type = Option<i64>, minimum = 0, maximum = 999_999_999_999_i64)]
     end_time: Option<String>,
     /// Read the list on behalf of this enterprise user (the meeting's creator or an enterprise
@@ -303,7 +308,8 @@ impl ParticipantsQuery {
 
     /// Restricts the query to a time window (unix seconds), checked by the upstream's rules with
     /// `now` as the current time: a missing end is now, a missing start is 31 days before now;
-    /// start may not be after end, and the window may span at most 31 days. A bound given alone
+    /// start may not be after end. Both bounds given may span up to [`MAX_WINDOWS`] upstream
+    /// windows of 31 days ([`ParticipantsQuery::windows`] splits them). A bound given alone
     /// must be [`LONE_BOUND_SLACK_SECS`] younger than 31 days, so that the upstream still accepts
     /// it on the fetch's last page. The values are sent as given.
     pub fn with_window(
@@ -326,10 +332,13 @@ impl ParticipantsQuery {
                     "must not be after end_time",
                 ));
             }
-            (Some(start), Some(end)) if end - start > MAX_WINDOW_SECS => {
+            (Some(start), Some(end)) if end - start > MAX_WINDOWS * MAX_WINDOW_SECS => {
                 return Err(InvalidParameter::new(
                     "end_time",
-                    "the window from start_time to end_time may span at most 31 days",
+                    format!(
+                        "the window from start_time to end_time may span at most {} days ({MAX_WINDOWS} upstream windows of 31 days)",
+                        MAX_WINDOWS * 31
+                    ),
                 ));
             }
             (Some(start), None) if !within_last_31_days(start) => {
@@ -365,6 +374,32 @@ impl ParticipantsQuery {
 
     pub fn window(&self) -> (Option<i64>, Option<i64>) {
         (self.start_time, self.end_time)
+    }
+
+    /// The queries the upstream is asked, one after another, to make this list: the query itself
+    /// when its window spans at most 31 days; otherwise consecutive 31-day windows, each
+    /// starting at the second the one before ends (a record on that second is in both; the
+    /// client keeps it once). A sub-meeting's list is never split: the upstream ignores the
+    /// window of a recurring meeting.
+    pub fn windows(&self) -> Vec<ParticipantsQuery> {
+        let (Some(start), Some(end)) = (self.start_time, self.end_time) else {
+            return vec![self.clone()];
+        };
+        if end - start <= MAX_WINDOW_SECS || self.sub_meeting_id.is_some() {
+            return vec![self.clone()];
+        }
+        let mut windows = Vec::new();
+        let mut from = start;
+        while from < end {
+            let to = (from + MAX_WINDOW_SECS).min(end);
+            windows.push(Self {
+                start_time: Some(from),
+                end_time: Some(to),
+                ..self.clone()
+            });
+            from = to;
+        }
+        windows
     }
 
     /// Whether this list would hold a record of `sub_meeting_id` (an event's, if it names one)
@@ -610,7 +645,15 @@ mod tests {
         assert_eq!(refused(Some(10), Some(10)), Ok(()));
         assert_eq!(refused(Some(0), Some(MAX_WINDOW_SECS)), Ok(()));
         assert_eq!(refused(Some(11), Some(10)), Err("start_time"));
-        assert_eq!(refused(Some(0), Some(MAX_WINDOW_SECS + 1)), Err("end_time"));
+        assert_eq!(refused(Some(0), Some(MAX_WINDOW_SECS + 1)), Ok(()));
+        assert_eq!(
+            refused(Some(0), Some(MAX_WINDOWS * MAX_WINDOW_SECS)),
+            Ok(())
+        );
+        assert_eq!(
+            refused(Some(0), Some(MAX_WINDOWS * MAX_WINDOW_SECS + 1)),
+            Err("end_time")
+        );
         assert_eq!(refused(Some(-1), None), Err("start_time"));
         assert_eq!(refused(None, Some(-1)), Err("end_time"));
         // A missing end is now; a missing start is 31 days before now; with slack for the time
@@ -623,6 +666,41 @@ mod tests {
         assert_eq!(refused(None, Some(oldest)), Ok(()));
         assert_eq!(refused(None, Some(oldest - 1)), Err("end_time"));
         assert_eq!(refused(None, Some(now + 1)), Err("end_time"));
+    }
+
+    #[test]
+    fn a_long_window_is_split_into_31_day_windows_sharing_their_bounds() {
+        let q = ParticipantsQuery::new("1", Operator::user_id("u").expect("valid")).expect("q");
+        let now = 1_800_000_000;
+        let windowed = |start, end| {
+            q.clone()
+                .with_window(start, end, now)
+                .expect("valid")
+                .windows()
+                .iter()
+                .map(ParticipantsQuery::window)
+                .collect::<Vec<_>>()
+        };
+        let w = MAX_WINDOW_SECS;
+        assert_eq!(windowed(None, None), [(None, None)]);
+        assert_eq!(windowed(Some(now - 60), None), [(Some(now - 60), None)]);
+        assert_eq!(windowed(Some(0), Some(w)), [(Some(0), Some(w))]);
+        assert_eq!(
+            windowed(Some(0), Some(2 * w)),
+            [(Some(0), Some(w)), (Some(w), Some(2 * w))]
+        );
+        assert_eq!(
+            windowed(Some(10), Some(w + 11)),
+            [(Some(10), Some(w + 10)), (Some(w + 10), Some(w + 11))]
+        );
+        assert_eq!(windowed(Some(0), Some(MAX_WINDOWS * w)).len(), 12);
+        // The upstream ignores a recurring meeting's window: one call sequence, not twelve.
+        let sub = q
+            .clone()
+            .with_sub_meeting("7")
+            .and_then(|q| q.with_window(Some(0), Some(3 * w), now))
+            .expect("valid");
+        assert_eq!(sub.windows(), std::slice::from_ref(&sub));
     }
 
     #[test]

@@ -11,4 +11,5 @@ mod process;
 mod redis_server;
 mod simulator;
 mod upstream_client;
+mod views;
 mod webhooks;

@@ -1,0 +1,446 @@
+//! Attendance per person, computed from a cached participant list: who attended and for how
+//! long, who is still in, and the meeting's summary: [`compute`], a pure function of the records
+//! and the time the list was current. The route answers through [`views::serve`].
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use super::AppState;
+use super::auth::Authorized;
+use super::participants::MeetingPath;
+use super::records::{Head, Record};
+use super::views::{self, Of, ViewParams};
+use crate::error::ApiError;
+use crate::upstream::query::ParticipantsParams;
+
+/// Attendance per person
+///
+/// Who attended the meeting and for how long, from its participant list: one row per person
+/// (their `userid`, else `ms_open_id`, else `uuid`) with each session, the devices, and the time
+/// attended (two devices at once counted once), and the meeting's summary: distinct attendees,
+/// who is still in, the peak and the median. Made from the same cached list as
+/// `listParticipants`, with the same parameters, caching, validators and errors: no extra
+/// upstream call. As a CSV file with `Accept: text/csv` or `format=csv` (one row per person).
+#[utoipa::path(
+    get,
+    path = "/meetings/{meeting_id}/attendance",
+    tag = "participants",
+    operation_id = "getAttendance",
+    params(
+        MeetingPath,
+        ParticipantsParams,
+        ViewParams,
+        ("Accept" = Option<String>, Header, description = "`text/csv` (preferred over `application/json`) for the CSV form; `format` overrides it."),
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer: `304` when unchanged."),
+        ("Cache-Control" = Option<String>, Header, description = "`no-cache` (or `max-age=0`) fetches the list anew from the upstream."),
+    ),
+    responses(
+        (status = 200, description = "Attendance computed from the whole list, or from as much as the upstream serves (`complete` says which). Every other answer is as for `listParticipants`.",
+            content(
+                (AttendanceResponse = "application/json", example = json!(crate::api::examples::seed_attendance())),
+                (String = "text/csv", example = json!(crate::api::examples::seed_attendance_csv())),
+            ),
+            headers(
+                ("ETag" = String, description = "Strong validator of this body (differs for its gzip form and for each format)."),
+                ("Cache-Control" = String, description = "As for `listParticipants`: the list's freshness."),
+                ("Age" = u64, description = "Seconds since the list was fetched from the upstream."),
+                ("Cache-Status" = String, description = "As for `listParticipants`."),
+                ("Vary" = String, description = "`Accept-Encoding, Accept`."),
+                ("Content-Encoding" = String, description = "`gzip` when the body is compressed; absent otherwise."),
+                ("Content-Disposition" = String, description = "CSV only: `attachment; filename=\"meeting-<id>-attendance.csv\"`."),
+            )),
+    ),
+    security(("api_key" = [])),
+)]
+pub async fn list_attendance(
+    _: Authorized,
+    State(state): State<AppState>,
+    meeting: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    views::serve(&state, meeting, raw.as_deref(), &headers, Of::Attendance).await
+}
+
+/// A meeting's attendance: one row per person, and the summary.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Attendance)]
+pub struct AttendanceResponse<'a> {
+    /// The meeting's id.
+    pub meeting_id: Option<&'a str>,
+    /// The meeting's number, as people dial it.
+    pub meeting_code: Option<&'a str>,
+    /// The meeting's subject.
+    pub subject: Option<&'a str>,
+    /// Scheduled start (unix seconds).
+    pub schedule_start_time: Option<i64>,
+    /// Scheduled end (unix seconds).
+    pub schedule_end_time: Option<i64>,
+    /// When the list this is computed from was current (unix seconds): fetched from the
+    /// upstream, or changed since by Tencent's join and leave events. A session still open
+    /// counts until then.
+    pub as_of: i64,
+    /// False when the list could not be fetched whole (the upstream serves at most 50,000
+    /// records of one list): then so is this summary, computed from the records served.
+    pub complete: bool,
+    /// Why the list is incomplete; null when it is complete.
+    pub incomplete_reason: Option<&'a str>,
+    /// Upstream time windows the list took (see the participants endpoint).
+    pub upstream_windows: u32,
+    /// The whole meeting's numbers (the `still_in` parameter does not filter them).
+    pub summary: Summary,
+    /// One row per person, by first join (then by `person`); with `still_in=true`, only the
+    /// people still in the meeting.
+    pub attendees: Vec<Attendee<'a>>,
+}
+
+/// The meeting's numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Summary {
+    /// Participation records the list holds.
+    pub records: usize,
+    /// Distinct people who attended.
+    pub attendees: usize,
+    /// People still in the meeting at `as_of`.
+    pub still_in: usize,
+    /// Most people in the meeting at once (two devices of one person count once).
+    pub peak_concurrent: usize,
+    /// When that peak was first reached (unix seconds); null when nobody attended.
+    pub peak_at: Option<i64>,
+    /// The median of the people's `attended_seconds` (with an even number of people, the mean
+    /// of the two middle values, rounded down); 0 when nobody attended.
+    pub median_attended_seconds: i64,
+    /// The sum of the people's `attended_seconds`.
+    pub total_attended_seconds: i64,
+}
+
+/// One person's attendance. A person is the `userid` when it is not empty, else the
+/// `ms_open_id`, else the `uuid`; a record with none of them is a person of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Attendee<'a> {
+    /// What identifies the person: their `userid`, else `ms_open_id`, else `uuid` (empty for a
+    /// record with none of them).
+    pub person: Cow<'a, str>,
+    /// The display name as text, from the person's latest record.
+    pub user_name: Option<Cow<'a, str>>,
+    /// The display name as the upstream sent it (base64), from the latest record.
+    pub user_name_base64: Option<Cow<'a, str>>,
+    /// The enterprise user id; empty for people outside the enterprise.
+    pub userid: Option<Cow<'a, str>>,
+    /// From the latest record.
+    pub ms_open_id: Option<Cow<'a, str>>,
+    /// From the latest record.
+    pub uuid: Option<Cow<'a, str>>,
+    /// The role of the person's latest record (see the participant record's `user_role`).
+    pub user_role: Option<i64>,
+    /// The person's first join (unix seconds).
+    pub first_join_time: i64,
+    /// The person's last leave (unix seconds); null while still in.
+    pub last_left_time: Option<i64>,
+    /// Whether any of the person's sessions is still open.
+    pub still_in: bool,
+    /// Seconds in the meeting: the union of the person's sessions, so that two devices at once
+    /// count once; an open session counts until `as_of`.
+    pub attended_seconds: i64,
+    /// Sessions (records) of the person.
+    pub session_count: usize,
+    /// Distinct devices (`instanceid` values) the person joined from.
+    pub device_count: usize,
+    /// Each join and leave, by join time.
+    pub sessions: Vec<Session>,
+}
+
+/// One session: a join, its leave (null while still in) and the device.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+pub struct Session {
+    /// Unix seconds.
+    pub join_time: i64,
+    /// Unix seconds; null while still in.
+    pub left_time: Option<i64>,
+    /// The device (see the participant record's `instanceid`).
+    pub instanceid: Option<i64>,
+    /// Present (true) when the record was made from Tencent's join event.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(value_type = Option<bool>)]
+    pub provisional: bool,
+}
+
+/// The attendance of a list's records at `as_of` (unix seconds), with every person; the
+/// handler filters.
+pub fn compute<'a>(head: &'a Head, records: &[Record<'a>], as_of: i64) -> AttendanceResponse<'a> {
+    let people = people(records, as_of);
+    let summary = summarize(records.len(), &people, as_of);
+    AttendanceResponse {
+        meeting_id: head.meeting_id.as_deref(),
+        meeting_code: head.meeting_code.as_deref(),
+        subject: head.subject.as_deref(),
+        schedule_start_time: head.schedule_start_time,
+        schedule_end_time: head.schedule_end_time,
+        as_of,
+        complete: head.complete,
+        incomplete_reason: head.incomplete_reason.as_deref(),
+        upstream_windows: head.upstream_windows,
+        summary,
+        attendees: people,
+    }
+}
+
+/// What identifies a record's person: `userid`, else `ms_open_id`, else `uuid`; `None` for a
+/// record with none.
+fn person_of<'r, 'a>(record: &'r Record<'a>) -> Option<&'r Cow<'a, str>> {
+    [&record.userid, &record.ms_open_id, &record.uuid]
+        .into_iter()
+        .flatten()
+        .find(|id| !id.is_empty())
+}
+
+/// The sessions of each person, in first-appearance order, then sorted.
+fn people<'a>(records: &[Record<'a>], as_of: i64) -> Vec<Attendee<'a>> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut groups: Vec<Vec<&Record<'a>>> = Vec::new();
+    for record in records {
+        match person_of(record) {
+            Some(person) => {
+                let next = groups.len();
+                let at = *index.entry(person.as_ref()).or_insert(next);
+                if at == next {
+                    groups.push(Vec::new());
+                }
+                groups[at].push(record);
+            }
+            None => groups.push(vec![record]),
+        }
+    }
+    let mut people: Vec<Attendee<'a>> = groups
+        .into_iter()
+        .map(|group| attendee(group, as_of))
+        .collect();
+    // Records with no identity share a first join and an empty key: their sessions decide, so
+    // that the order never depends on a hash.
+    people.sort_by(|a, b| {
+        (a.first_join_time, &a.person, &a.sessions).cmp(&(
+            b.first_join_time,
+            &b.person,
+            &b.sessions,
+        ))
+    });
+    people
+}
+
+/// One person's row from their records (in list order).
+fn attendee<'a>(mut group: Vec<&Record<'a>>, as_of: i64) -> Attendee<'a> {
+    // By join time; records joining at the same second stay in list order.
+    group.sort_by_key(|r| r.join_time);
+    let latest = *group.last().expect("a group has a record");
+    let intervals: Vec<(i64, i64)> = group.iter().map(|r| interval(r, as_of)).collect();
+    let still_in = group.iter().any(|r| r.left_time.is_none());
+    let mut devices: Vec<i64> = group.iter().filter_map(|r| r.instanceid).collect();
+    devices.sort_unstable();
+    devices.dedup();
+    Attendee {
+        person: person_of(latest).cloned().unwrap_or_default(),
+        user_name: latest.user_name.clone(),
+        user_name_base64: latest.user_name_base64.clone(),
+        userid: latest.userid.clone(),
+        ms_open_id: latest.ms_open_id.clone(),
+        uuid: latest.uuid.clone(),
+        user_role: latest.user_role,
+        first_join_time: group[0].join_time,
+        last_left_time: if still_in {
+            None
+        } else {
+            group.iter().filter_map(|r| r.left_time).max()
+        },
+        still_in,
+        attended_seconds: union(intervals).iter().map(|(from, to)| to - from).sum(),
+        session_count: group.len(),
+        device_count: devices.len(),
+        sessions: group
+            .iter()
+            .map(|r| Session {
+                join_time: r.join_time,
+                left_time: r.left_time,
+                instanceid: r.instanceid,
+                provisional: r.provisional,
+            })
+            .collect(),
+    }
+}
+
+/// A session as a half-open interval of seconds: an open one ends at `as_of`; one that ends
+/// before it starts (the upstream's clocks disagree) is empty.
+fn interval(record: &Record<'_>, as_of: i64) -> (i64, i64) {
+    let end = record.left_time.unwrap_or(as_of);
+    (record.join_time, end.max(record.join_time))
+}
+
+/// The union of intervals: sorted, overlapping and touching ones joined, empty ones dropped.
+fn union(mut intervals: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    intervals.retain(|(from, to)| to > from);
+    intervals.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(intervals.len());
+    for (from, to) in intervals {
+        match merged.last_mut() {
+            Some(last) if from <= last.1 => last.1 = last.1.max(to),
+            _ => merged.push((from, to)),
+        }
+    }
+    merged
+}
+
+fn summarize(records: usize, people: &[Attendee<'_>], as_of: i64) -> Summary {
+    // Each person's time in the meeting, joined; then a sweep over the starts and ends, an end
+    // before a start at the same second (a person leaving as another joins is not overlap).
+    let mut edges: Vec<(i64, i32)> = Vec::new();
+    for person in people {
+        let intervals = person
+            .sessions
+            .iter()
+            .map(|s| {
+                let end = s.left_time.unwrap_or(as_of).max(s.join_time);
+                (s.join_time, end)
+            })
+            .collect();
+        for (from, to) in union(intervals) {
+            edges.push((from, 1));
+            edges.push((to, -1));
+        }
+    }
+    edges.sort_unstable();
+    let (mut now_in, mut peak, mut peak_at) = (0i64, 0i64, None);
+    for (time, change) in edges {
+        now_in += i64::from(change);
+        if now_in > peak {
+            peak = now_in;
+            peak_at = Some(time);
+        }
+    }
+    let mut attended: Vec<i64> = people.iter().map(|p| p.attended_seconds).collect();
+    attended.sort_unstable();
+    let median = match attended.len() {
+        0 => 0,
+        n if n % 2 == 1 => attended[n / 2],
+        n => (attended[n / 2 - 1] + attended[n / 2]).div_euclid(2),
+    };
+    Summary {
+        records,
+        attendees: people.len(),
+        still_in: people.iter().filter(|p| p.still_in).count(),
+        peak_concurrent: peak as usize,
+        peak_at,
+        median_attended_seconds: median,
+        total_attended_seconds: attended.iter().sum(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(
+        userid: &str,
+        ms_open_id: &str,
+        uuid: &str,
+        join: i64,
+        left: Option<i64>,
+        device: i64,
+    ) -> Record<'static> {
+        let text = |s: &str| Some(Cow::Owned(s.to_owned()));
+        Record {
+            userid: text(userid),
+            ms_open_id: text(ms_open_id),
+            uuid: text(uuid),
+            user_name: text(&format!("{uuid}-{join}")),
+            join_time: join,
+            left_time: left,
+            instanceid: Some(device),
+            user_role: Some(join % 7),
+            ..Record::default()
+        }
+    }
+
+    fn head() -> Head {
+        serde_json::from_str(r#"{"meeting_id":"1","complete":true}"#).unwrap()
+    }
+
+    #[test]
+    fn overlapping_devices_count_once_and_open_sessions_run_to_as_of() {
+        let records = [
+            // Alice: a PC from 100 to 200, a phone from 150 to 300 (overlap), back from 400 on.
+            record("alice", "ms-a", "WM-a", 100, Some(200), 1),
+            record("alice", "ms-a", "WM-a", 150, Some(300), 4),
+            record("alice", "ms-a", "WM-a", 400, None, 1),
+            // No user id: known by ms_open_id; two sessions touching end to start.
+            record("", "ms-b", "WM-b", 120, Some(180), 3),
+            record("", "ms-b", "WM-b2", 180, Some(240), 3),
+            // Neither: by uuid.
+            record("", "", "WM-c", 500, Some(450), 5), // leaves before it joins: empty
+            // No identity at all: each record a person of its own.
+            record("", "", "", 600, Some(610), 0),
+            record("", "", "", 600, Some(620), 0),
+        ];
+        let head = head();
+        let report = compute(&head, &records, 1_000);
+        type Row<'a> = (&'a str, i64, usize, usize, bool, Option<i64>);
+        let people: Vec<Row<'_>> = report
+            .attendees
+            .iter()
+            .map(|p| {
+                (
+                    p.person.as_ref(),
+                    p.attended_seconds,
+                    p.session_count,
+                    p.device_count,
+                    p.still_in,
+                    p.last_left_time,
+                )
+            })
+            .collect();
+        assert_eq!(
+            people,
+            [
+                ("alice", 200 + 600, 3, 2, true, None),
+                ("ms-b", 120, 2, 1, false, Some(240)),
+                ("WM-c", 0, 1, 1, false, Some(450)),
+                ("", 10, 1, 1, false, Some(610)),
+                ("", 20, 1, 1, false, Some(620)),
+            ]
+        );
+        let alice = &report.attendees[0];
+        assert_eq!(alice.first_join_time, 100);
+        assert_eq!(alice.user_role, Some(400 % 7), "the latest record's");
+        assert_eq!(alice.user_name.as_deref(), Some("WM-a-400"));
+        assert_eq!(report.attendees[1].uuid.as_deref(), Some("WM-b2"));
+        let summary = &report.summary;
+        assert_eq!(summary.records, 8);
+        assert_eq!(summary.attendees, 5);
+        assert_eq!(summary.still_in, 1);
+        // 120..180 Alice and B; 600..610 Alice and both anonymous records: three at once.
+        assert_eq!((summary.peak_concurrent, summary.peak_at), (3, Some(600)));
+        assert_eq!(summary.total_attended_seconds, 800 + 120 + 10 + 20);
+        assert_eq!(summary.median_attended_seconds, 20);
+    }
+
+    #[test]
+    fn leaving_as_another_joins_is_not_overlap_and_an_even_median_is_the_mean() {
+        let records = [
+            record("a", "", "", 0, Some(10), 1),
+            record("b", "", "", 10, Some(25), 1),
+        ];
+        let head = head();
+        let summary = compute(&head, &records, 100).summary;
+        assert_eq!((summary.peak_concurrent, summary.peak_at), (1, Some(0)));
+        assert_eq!(summary.median_attended_seconds, 12);
+        let empty = compute(&head, &[], 100).summary;
+        assert_eq!((empty.peak_concurrent, empty.peak_at), (0, None));
+        assert_eq!(empty.median_attended_seconds, 0);
+    }
+}

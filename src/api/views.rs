@@ -1,0 +1,750 @@
+//! Views of a cached list besides the stored JSON: attendance per person, CSV for Excel, and
+//! only the people still in. Each is made from the cached list (no upstream call), once per
+//! list version and view, and kept in a small cache of its own, so that a repeated request
+//! costs what a participants hit costs.
+
+use std::hash::{Hash, Hasher};
+use std::io::Write as _;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use sha2::{Digest, Sha256};
+use utoipa::IntoParams;
+
+use axum::extract::Path;
+use axum::extract::rejection::PathRejection;
+use axum::response::Response;
+
+use super::AppState;
+use super::attendance::{self, Attendee};
+use super::cached_response;
+use super::records::{self, Record};
+use super::stored_list::StoredList;
+use crate::cache::Served;
+use crate::error::ApiError;
+use crate::upstream::query::{InvalidParameter, ParticipantsParams, not_a_meeting_id};
+
+/// The zone CSV times are written in unless `tz` names another: China's.
+pub const DEFAULT_TZ: &str = "Asia/Shanghai";
+
+/// How a caller wants the list, beside which list: the view's own parameters.
+#[derive(Debug, Default, Clone, PartialEq, Eq, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ViewParams {
+    /// `csv` for a CSV file (as `Accept: text/csv` asks), `json` for JSON whatever `Accept`
+    /// says. Default: JSON, unless `Accept` prefers `text/csv`.
+    #[param(value_type = Option<String>, pattern = "^(json|csv)$", example = "csv")]
+    format: Option<String>,
+    /// `true`: only the people (records) still in the meeting.
+    #[param(value_type = Option<bool>)]
+    still_in: Option<String>,
+    /// The time zone of the times in a CSV answer: an IANA name such as `Asia/Shanghai` (the
+    /// default) or `Europe/Berlin`. JSON answers give unix seconds and ignore it.
+    #[param(value_type = Option<String>, min_length = 1, max_length = 64, example = "Asia/Shanghai")]
+    tz: Option<String>,
+}
+
+/// Longest `tz` accepted (the longest IANA name is about 30 characters).
+const MAX_TZ_LEN: usize = 64;
+
+impl ViewParams {
+    /// Reads the view's parameters from a raw query string; the list's own are read by
+    /// [`crate::upstream::query::ParticipantsParams`]. A parameter given twice is refused.
+    pub fn from_query_string(raw: &str) -> Result<Self, InvalidParameter> {
+        let mut params = Self::default();
+        for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+            let (name, slot) = match &*key {
+                "format" => ("format", &mut params.format),
+                "still_in" => ("still_in", &mut params.still_in),
+                "tz" => ("tz", &mut params.tz),
+                _ => continue,
+            };
+            if slot.replace(value.into_owned()).is_some() {
+                return Err(InvalidParameter::new(name, "may be given only once"));
+            }
+        }
+        Ok(params)
+    }
+
+    /// The view asked for, with `Accept` deciding the format when `format` does not.
+    pub fn into_view(self, of: Of, request: &HeaderMap) -> Result<View, InvalidParameter> {
+        let csv = match self.format.as_deref() {
+            None => prefers_csv(request),
+            Some("csv") => true,
+            Some("json") => false,
+            Some(_) => return Err(InvalidParameter::new("format", "must be `json` or `csv`")),
+        };
+        let still_in = match self.still_in.as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                return Err(InvalidParameter::new(
+                    "still_in",
+                    "must be `true` or `false`",
+                ));
+            }
+        };
+        let tz_name = self.tz.as_deref().unwrap_or(DEFAULT_TZ);
+        let known = tz_name.len() <= MAX_TZ_LEN && !tz_name.is_empty();
+        let tz = known
+            .then(|| TimeZone::get(tz_name).ok())
+            .flatten()
+            .ok_or_else(|| {
+                InvalidParameter::new(
+                    "tz",
+                    "must be an IANA time zone name, such as Asia/Shanghai or UTC",
+                )
+            })?;
+        Ok(View {
+            of,
+            csv,
+            still_in,
+            // JSON answers carry no zone: one rendering serves every `tz`.
+            tz: csv.then(|| Zone {
+                name: tz_name.to_owned(),
+                tz,
+            }),
+        })
+    }
+}
+
+/// Whether `Accept` prefers `text/csv` to JSON: an explicit `text/csv` item with a higher
+/// q-value than any explicit `application/json` one. Anything else gets the default, JSON.
+fn prefers_csv(request: &HeaderMap) -> bool {
+    let (mut csv, mut json) = (0.0f32, 0.0f32);
+    for item in request
+        .get_all(header::ACCEPT)
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut parts = item.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default();
+        let q = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+            .map_or(Some(1.0), |(_, v)| v.trim().parse::<f32>().ok())
+            .unwrap_or(0.0);
+        if media.eq_ignore_ascii_case("text/csv") {
+            csv = csv.max(q);
+        } else if media.eq_ignore_ascii_case("application/json") {
+            json = json.max(q);
+        }
+    }
+    csv > 0.0 && csv > json
+}
+
+/// Which document a view is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Of {
+    Participants,
+    Attendance,
+}
+
+impl Of {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Participants => "participants",
+            Self::Attendance => "attendance",
+        }
+    }
+}
+
+/// One view of a list.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct View {
+    of: Of,
+    csv: bool,
+    still_in: bool,
+    /// The zone of a CSV answer's times.
+    tz: Option<Zone>,
+}
+
+/// A time zone by the name the caller gave.
+#[derive(Debug, Clone)]
+struct Zone {
+    name: String,
+    tz: TimeZone,
+}
+
+impl PartialEq for Zone {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Zone {}
+
+impl Hash for Zone {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl View {
+    /// Whether the stored list answers this view as it is.
+    pub fn is_stored_list(&self) -> bool {
+        self.of == Of::Participants && !self.csv && !self.still_in
+    }
+}
+
+/// A view made: the body, its gzip form once asked for, and the headers that describe it.
+#[derive(Debug)]
+pub struct Rendered {
+    body: Bytes,
+    gzip: Option<Bytes>,
+    etag: HeaderValue,
+    gzip_etag: HeaderValue,
+    content_type: HeaderValue,
+    disposition: Option<HeaderValue>,
+}
+
+impl Rendered {
+    pub fn body(&self, gzip: bool) -> Bytes {
+        match (&self.gzip, gzip) {
+            (Some(gzip), true) => gzip.clone(),
+            _ => self.body.clone(),
+        }
+    }
+
+    pub fn etag(&self, gzip: bool) -> &HeaderValue {
+        if gzip { &self.gzip_etag } else { &self.etag }
+    }
+
+    pub fn content_type(&self) -> &HeaderValue {
+        &self.content_type
+    }
+
+    /// `Content-Disposition` of a CSV answer: a file to save.
+    pub fn disposition(&self) -> Option<&HeaderValue> {
+        self.disposition.as_ref()
+    }
+
+    fn weight(&self) -> u32 {
+        let bytes = self.body.len() + self.gzip.as_ref().map_or(0, Bytes::len) + 512;
+        u32::try_from(bytes).unwrap_or(u32::MAX)
+    }
+
+    /// This rendering with its gzip form.
+    fn with_gzip(&self) -> Self {
+        let mut encoder = GzEncoder::new(
+            Vec::with_capacity(self.body.len() / 4 + 64),
+            Compression::new(GZIP_LEVEL),
+        );
+        encoder
+            .write_all(&self.body)
+            .and_then(|()| encoder.try_finish())
+            .expect("compressing into memory cannot fail");
+        Self {
+            body: self.body.clone(),
+            gzip: Some(Bytes::from(encoder.get_ref().clone())),
+            etag: self.etag.clone(),
+            gzip_etag: self.gzip_etag.clone(),
+            content_type: self.content_type.clone(),
+            disposition: self.disposition.clone(),
+        }
+    }
+}
+
+/// The gzip level of views: the stored lists' (fast, and still about a fifth of the size).
+const GZIP_LEVEL: u32 = 2;
+
+/// Which list version a rendering is of: its ETag and the time it was current (attendance
+/// counts open sessions until then).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    list: HeaderValue,
+    as_of: i64,
+    view: View,
+}
+
+/// The renderings made, bounded by bytes; least recently used go first.
+#[derive(Debug, Clone)]
+pub struct Views {
+    cache: moka::future::Cache<Key, Arc<Rendered>>,
+}
+
+impl Views {
+    /// A cache of renderings holding at most `max_bytes`.
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            cache: moka::future::Cache::builder()
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
+                .max_capacity(max_bytes)
+                .weigher(|_, rendered: &Arc<Rendered>| rendered.weight())
+                .build(),
+        }
+    }
+
+    /// The view of `list` (current at `as_of`, unix seconds), made once however many ask at
+    /// once, on a blocking thread; with its gzip form when `gzip`.
+    pub async fn get(
+        &self,
+        list: Arc<crate::cache::Entry<StoredList>>,
+        as_of: i64,
+        view: View,
+        gzip: bool,
+    ) -> Arc<Rendered> {
+        let stored = list.body().expect("views are asked only of lists");
+        let key = Key {
+            list: stored.etag(false).clone(),
+            as_of,
+            view: view.clone(),
+        };
+        let rendered = self
+            .cache
+            .get_with_by_ref(&key, async {
+                let list = list.clone();
+                let view = view.clone();
+                let made = tokio::task::spawn_blocking(move || {
+                    let stored = list.body().expect("views are asked only of lists");
+                    render(stored, as_of, &view)
+                })
+                .await;
+                Arc::new(made.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())))
+            })
+            .await;
+        if !gzip || rendered.gzip.is_some() {
+            return rendered;
+        }
+        let plain = rendered.clone();
+        let compressed = tokio::task::spawn_blocking(move || plain.with_gzip()).await;
+        let compressed =
+            Arc::new(compressed.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
+        self.cache.insert(key, compressed.clone()).await;
+        compressed
+    }
+}
+
+/// Answers a list route: the list's query and the view from the path, query string and
+/// headers (every rule checked before the cache is asked), then the cached list as it is stored
+/// or the view made of it.
+pub async fn serve(
+    state: &AppState,
+    meeting: Result<Path<String>, PathRejection>,
+    raw: Option<&str>,
+    request: &HeaderMap,
+    of: Of,
+) -> Result<Response, ApiError> {
+    let Ok(Path(meeting_id)) = meeting else {
+        return Err(not_a_meeting_id().into());
+    };
+    let raw = raw.unwrap_or("");
+    let now = crate::clock::unix_now().as_secs() as i64;
+    let query = ParticipantsParams::from_query_string(raw)?.into_query(
+        &meeting_id,
+        state.default_operator(),
+        now,
+    )?;
+    let view = ViewParams::from_query_string(raw)?.into_view(of, request)?;
+    let served = state
+        .cache()
+        .get(&query, cached_response::wish(request))
+        .await?;
+    if view.is_stored_list() {
+        return Ok(cached_response::respond(served, request));
+    }
+    let (entry, how) = match served {
+        Served::Pending {
+            records_fetched,
+            total_count,
+        } => return Ok(cached_response::pending(records_fetched, total_count)),
+        Served::Entry { entry, how } => (entry, how),
+    };
+    if let Err(not_found) = entry.body() {
+        return Ok(cached_response::answer(
+            &entry,
+            how,
+            Err(not_found),
+            request,
+        ));
+    }
+    let gzip = cached_response::accepts_gzip(request);
+    let rendered = state
+        .views()
+        .get(entry.clone(), entry.as_of(), view, gzip)
+        .await;
+    Ok(cached_response::answer(
+        &entry,
+        how,
+        Ok(&*rendered),
+        request,
+    ))
+}
+
+/// Makes one view of a stored list.
+fn render(list: &StoredList, as_of: i64, view: &View) -> Rendered {
+    metrics::counter!(
+        crate::metrics::VIEW_RENDERS,
+        "view" => view.of.name(),
+        "format" => if view.csv { "csv" } else { "json" },
+    )
+    .increment(1);
+    let head = records::head(list);
+    let records = records::records(list);
+    let body = match (view.of, &view.tz) {
+        (Of::Participants, None) => participants_json(list, &records, view.still_in),
+        (Of::Participants, Some(zone)) => participants_csv(&records, view.still_in, &zone.tz),
+        (Of::Attendance, zone) => {
+            let mut report = attendance::compute(&head, &records, as_of);
+            if view.still_in {
+                report.attendees.retain(|person| person.still_in);
+            }
+            match zone {
+                None => serde_json::to_vec(&report).expect("attendance serializes"),
+                Some(zone) => attendance_csv(&report.attendees, &zone.tz),
+            }
+        }
+    };
+    let mut hash = Sha256::new();
+    hash.update(list.etag(false).as_bytes());
+    hash.update(as_of.to_le_bytes());
+    hash.update(format!("{view:?}").as_bytes());
+    let hash = hex::encode(&hash.finalize()[..16]);
+    let content_type = if view.csv {
+        "text/csv; charset=utf-8; header=present"
+    } else {
+        "application/json"
+    };
+    let disposition = view.csv.then(|| {
+        let meeting = head.meeting_id.as_deref().unwrap_or("unknown");
+        // The id is digits (the upstream's), so the name needs no quoting beyond this.
+        let meeting: String = meeting.chars().filter(char::is_ascii_digit).collect();
+        HeaderValue::from_str(&format!(
+            "attachment; filename=\"meeting-{meeting}-{}.csv\"",
+            view.of.name()
+        ))
+        .expect("digits and ASCII make a valid header")
+    });
+    Rendered {
+        body: Bytes::from(body),
+        gzip: None,
+        etag: HeaderValue::from_str(&format!("\"{hash}\"")).expect("hex is a valid header"),
+        gzip_etag: HeaderValue::from_str(&format!("\"{hash}-gz\"")).expect("hex is a valid header"),
+        content_type: HeaderValue::from_static(content_type),
+        disposition,
+    }
+}
+
+/// The participants document with only the records still in: the stored head, the records
+/// exactly as stored.
+fn participants_json(list: &StoredList, records: &[Record<'_>], still_in: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(list.head().len() + 1024);
+    out.extend_from_slice(list.head());
+    let mut first = true;
+    for (json, record) in list.each_record().zip(records) {
+        if still_in && record.left_time.is_some() {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.extend_from_slice(json);
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// Excel reads a UTF-8 CSV file as UTF-8 (Chinese names intact) when it starts with a BOM.
+const BOM: &[u8] = "\u{feff}".as_bytes();
+
+const PARTICIPANT_COLUMNS: [&str; 24] = [
+    "userid",
+    "ms_open_id",
+    "uuid",
+    "open_id",
+    "user_name",
+    "user_name_base64",
+    "is_enterprise_user",
+    "phone",
+    "join_time",
+    "left_time",
+    "instanceid",
+    "user_role",
+    "webinar_member_role",
+    "IP",
+    "location",
+    "link_type",
+    "join_type",
+    "net",
+    "app_version",
+    "audio_state",
+    "video_state",
+    "screen_shared_state",
+    "customer_data",
+    "provisional",
+];
+
+/// One row per record, the participants document's fields as columns.
+fn participants_csv(records: &[Record<'_>], still_in: bool, tz: &TimeZone) -> Vec<u8> {
+    let mut csv = Csv::new(records.len() * 400, tz);
+    csv.row(PARTICIPANT_COLUMNS.iter().map(|c| Cell::Text(c)));
+    for r in records {
+        if still_in && r.left_time.is_some() {
+            continue;
+        }
+        csv.row([
+            text(&r.userid),
+            text(&r.ms_open_id),
+            text(&r.uuid),
+            text(&r.open_id),
+            text(&r.user_name),
+            text(&r.user_name_base64),
+            r.is_enterprise_user.into(),
+            text(&r.phone),
+            Cell::Time(Some(r.join_time)),
+            Cell::Time(r.left_time),
+            r.instanceid.into(),
+            r.user_role.into(),
+            r.webinar_member_role.into(),
+            text(&r.ip),
+            text(&r.location),
+            text(&r.link_type),
+            r.join_type.into(),
+            text(&r.net),
+            text(&r.app_version),
+            r.audio_state.into(),
+            r.video_state.into(),
+            r.screen_shared_state.into(),
+            text(&r.customer_data),
+            Some(r.provisional).into(),
+        ]);
+    }
+    csv.finish()
+}
+
+const ATTENDANCE_COLUMNS: [&str; 13] = [
+    "person",
+    "user_name",
+    "user_name_base64",
+    "userid",
+    "ms_open_id",
+    "uuid",
+    "user_role",
+    "first_join_time",
+    "last_left_time",
+    "still_in",
+    "attended_seconds",
+    "session_count",
+    "device_count",
+];
+
+/// One row per person (their sessions are in the JSON form only).
+fn attendance_csv(people: &[Attendee<'_>], tz: &TimeZone) -> Vec<u8> {
+    let mut csv = Csv::new(people.len() * 250, tz);
+    csv.row(ATTENDANCE_COLUMNS.iter().map(|c| Cell::Text(c)));
+    for p in people {
+        csv.row([
+            Cell::Text(&p.person),
+            text(&p.user_name),
+            text(&p.user_name_base64),
+            text(&p.userid),
+            text(&p.ms_open_id),
+            text(&p.uuid),
+            p.user_role.into(),
+            Cell::Time(Some(p.first_join_time)),
+            Cell::Time(p.last_left_time),
+            Some(p.still_in).into(),
+            Some(p.attended_seconds).into(),
+            Some(p.session_count as i64).into(),
+            Some(p.device_count as i64).into(),
+        ]);
+    }
+    csv.finish()
+}
+
+/// A text cell, empty for `None`.
+fn text<'a>(value: &'a Option<std::borrow::Cow<'_, str>>) -> Cell<'a> {
+    Cell::from(value.as_deref())
+}
+
+/// One CSV cell; `None` values are empty cells.
+enum Cell<'a> {
+    Text(&'a str),
+    Empty,
+    Number(i64),
+    Bool(bool),
+    /// Unix seconds, written as ISO 8601 in the answer's zone.
+    Time(Option<i64>),
+}
+
+impl<'a> From<Option<&'a str>> for Cell<'a> {
+    fn from(value: Option<&'a str>) -> Self {
+        value.map_or(Cell::Empty, Cell::Text)
+    }
+}
+
+impl From<Option<i64>> for Cell<'_> {
+    fn from(value: Option<i64>) -> Self {
+        value.map_or(Cell::Empty, Cell::Number)
+    }
+}
+
+impl From<Option<bool>> for Cell<'_> {
+    fn from(value: Option<bool>) -> Self {
+        value.map_or(Cell::Empty, Cell::Bool)
+    }
+}
+
+/// A CSV document being written by the `csv` crate (RFC 4180 quoting, CRLF line ends), after a
+/// byte-order mark.
+struct Csv<'z> {
+    writer: csv::Writer<Vec<u8>>,
+    tz: &'z TimeZone,
+    field: Vec<u8>,
+}
+
+impl<'z> Csv<'z> {
+    fn new(bytes: usize, tz: &'z TimeZone) -> Self {
+        let mut out = Vec::with_capacity(bytes + BOM.len());
+        out.extend_from_slice(BOM);
+        Self {
+            writer: csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(out),
+            tz,
+            field: Vec::with_capacity(256),
+        }
+    }
+
+    fn row<'a>(&mut self, cells: impl IntoIterator<Item = Cell<'a>>) {
+        for cell in cells {
+            self.field.clear();
+            write_cell(&mut self.field, &cell, self.tz);
+            self.writer
+                .write_field(&self.field)
+                .expect("writing into memory cannot fail");
+        }
+        self.writer
+            .write_record(None::<&[u8]>)
+            .expect("writing into memory cannot fail");
+    }
+
+    fn finish(self) -> Vec<u8> {
+        self.writer
+            .into_inner()
+            .unwrap_or_else(|_| unreachable!("flushing into memory cannot fail"))
+    }
+}
+
+/// A cell's text. Text that a spreadsheet would take for a formula (starting with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return) is neutralised by a leading `'`, as OWASP advises.
+fn write_cell(out: &mut Vec<u8>, cell: &Cell<'_>, tz: &TimeZone) {
+    match cell {
+        Cell::Text(text) => {
+            if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                out.push(b'\'');
+            }
+            out.extend_from_slice(text.as_bytes());
+        }
+        Cell::Empty | Cell::Time(None) => {}
+        Cell::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Cell::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Cell::Time(Some(seconds)) => write_time(out, *seconds, tz),
+    }
+}
+
+/// Unix seconds as ISO 8601 with the zone's offset at that instant, `2024-05-01T09:30:00+08:00`.
+fn write_time(out: &mut Vec<u8>, seconds: i64, tz: &TimeZone) {
+    let Ok(at) = Timestamp::from_second(seconds) else {
+        // Outside what a calendar date can say (the upstream's data is broken): the number.
+        let _ = write!(out, "{seconds}");
+        return;
+    };
+    let offset = tz.to_offset(at);
+    let civil = offset.to_datetime(at);
+    let total = offset.seconds();
+    let sign = if total < 0 { '-' } else { '+' };
+    let total = total.unsigned_abs();
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
+        civil.year(),
+        civil.month(),
+        civil.day(),
+        civil.hour(),
+        civil.minute(),
+        civil.second(),
+        total / 3600,
+        total % 3600 / 60,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &'static str) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        map.insert(header::ACCEPT, HeaderValue::from_static(value));
+        map
+    }
+
+    #[test]
+    fn accept_picks_csv_only_when_preferred() {
+        assert!(prefers_csv(&accept("text/csv")));
+        assert!(prefers_csv(&accept("application/json;q=0.5, text/csv")));
+        assert!(!prefers_csv(&accept("text/csv;q=0.5, application/json")));
+        assert!(!prefers_csv(&accept("text/csv, application/json")));
+        assert!(!prefers_csv(&accept("text/csv;q=0")));
+        assert!(!prefers_csv(&accept("*/*")));
+        assert!(!prefers_csv(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn view_parameters_are_checked_and_name_what_was_wrong() {
+        let view = |raw: &str| {
+            ViewParams::from_query_string(raw)
+                .and_then(|p| p.into_view(Of::Attendance, &HeaderMap::new()))
+                .map_err(|e| e.parameter)
+        };
+        assert!(view("format=csv&tz=Europe/Berlin&still_in=true").is_ok());
+        assert_eq!(view("format=xml").err(), Some("format"));
+        assert_eq!(view("still_in=yes").err(), Some("still_in"));
+        assert_eq!(view("tz=Mars/Olympus").err(), Some("tz"));
+        assert_eq!(view("tz=").err(), Some("tz"));
+        assert_eq!(view("tz=UTC&tz=UTC").err(), Some("tz"));
+        // JSON ignores the zone: one rendering for every `tz`.
+        assert_eq!(view("tz=UTC"), view("tz=Europe/Berlin"));
+        assert_ne!(
+            view("format=csv&tz=UTC"),
+            view("format=csv&tz=Europe/Berlin")
+        );
+    }
+
+    #[test]
+    fn times_are_iso_8601_in_the_zone_and_formulas_are_neutralised() {
+        let shanghai = TimeZone::get("Asia/Shanghai").unwrap();
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        let mut out = Vec::new();
+        write_time(&mut out, 1_572_085_800, &shanghai);
+        assert_eq!(out, b"2019-10-26T18:30:00+08:00");
+        out.clear();
+        write_time(&mut out, 1_572_085_800, &berlin); // summer time, still
+        assert_eq!(out, b"2019-10-26T12:30:00+02:00");
+        out.clear();
+        write_time(&mut out, 1_572_800_000, &berlin);
+        assert_eq!(out, b"2019-11-03T17:53:20+01:00");
+        for (text, written) in [
+            ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+            ("+1", "'+1"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("张伟", "张伟"),
+            ("a=b", "a=b"),
+        ] {
+            let mut out = Vec::new();
+            write_cell(&mut out, &Cell::Text(text), &shanghai);
+            assert_eq!(String::from_utf8(out).unwrap(), written);
+        }
+    }
+}
