@@ -137,6 +137,11 @@ fn print_demo_banner(base: &str, key: &str, upstream: &str) {
             "curl -H 'Authorization: Bearer {key}' '{base}/meetings/{id}/participants{query}'"
         );
     }
+    println!("# the live meeting's attendance per person, then as a CSV file for Excel");
+    println!("curl -H 'Authorization: Bearer {key}' '{base}/meetings/{LIVE_MEETING}/attendance'");
+    println!(
+        "curl -OJ -H 'Authorization: Bearer {key}' '{base}/meetings/{LIVE_MEETING}/attendance?format=csv'"
+    );
     println!();
     println!("API documentation: {base}/swagger-ui  (OpenAPI document: {base}/openapi.json)");
     println!("health: {base}/healthz  readiness: {base}/readyz  metrics: {base}/metrics");

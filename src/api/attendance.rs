@@ -3,7 +3,6 @@
 //! and the time the list was current. The route answers through [`views::serve`].
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -16,7 +15,9 @@ use axum::response::Response;
 use super::AppState;
 use super::auth::Authorized;
 use super::participants::MeetingPath;
-use super::records::{Head, Record};
+use serde::Deserialize;
+
+use super::records::Head;
 use super::views::{self, Of, ViewParams};
 use crate::error::ApiError;
 use crate::upstream::query::ParticipantsParams;
@@ -175,9 +176,9 @@ pub struct Session {
 
 /// The attendance of a list's records at `as_of` (unix seconds), with every person; the
 /// handler filters.
-pub fn compute<'a>(head: &'a Head, records: &[Record<'a>], as_of: i64) -> AttendanceResponse<'a> {
-    let people = people(records, as_of);
-    let summary = summarize(records.len(), &people, as_of);
+pub fn compute<'a>(head: &'a Head, records: &[Visit<'a>], as_of: i64) -> AttendanceResponse<'a> {
+    let (attendees, edges) = people(records, as_of);
+    let summary = summarize(records.len(), &attendees, edges);
     AttendanceResponse {
         meeting_id: head.meeting_id.as_deref(),
         meeting_code: head.meeting_code.as_deref(),
@@ -189,42 +190,66 @@ pub fn compute<'a>(head: &'a Head, records: &[Record<'a>], as_of: i64) -> Attend
         incomplete_reason: head.incomplete_reason.as_deref(),
         upstream_windows: head.upstream_windows,
         summary,
-        attendees: people,
+        attendees,
     }
+}
+
+/// What attendance reads of a stored participant record (the rest is skipped unread).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Visit<'a> {
+    #[serde(borrow)]
+    pub userid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub ms_open_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub uuid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub user_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub user_name_base64: Option<Cow<'a, str>>,
+    pub join_time: i64,
+    pub left_time: Option<i64>,
+    pub instanceid: Option<i64>,
+    pub user_role: Option<i64>,
+    #[serde(default)]
+    pub provisional: bool,
 }
 
 /// What identifies a record's person: `userid`, else `ms_open_id`, else `uuid`; `None` for a
 /// record with none.
-fn person_of<'r, 'a>(record: &'r Record<'a>) -> Option<&'r Cow<'a, str>> {
+fn person_of<'r, 'a>(record: &'r Visit<'a>) -> Option<&'r Cow<'a, str>> {
     [&record.userid, &record.ms_open_id, &record.uuid]
         .into_iter()
         .flatten()
         .find(|id| !id.is_empty())
 }
 
-/// The sessions of each person, in first-appearance order, then sorted.
-fn people<'a>(records: &[Record<'a>], as_of: i64) -> Vec<Attendee<'a>> {
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut groups: Vec<Vec<&Record<'a>>> = Vec::new();
-    for record in records {
-        match person_of(record) {
-            Some(person) => {
-                let next = groups.len();
-                let at = *index.entry(person.as_ref()).or_insert(next);
-                if at == next {
-                    groups.push(Vec::new());
-                }
-                groups[at].push(record);
-            }
-            None => groups.push(vec![record]),
-        }
-    }
-    let mut people: Vec<Attendee<'a>> = groups
-        .into_iter()
-        .map(|group| attendee(group, as_of))
+/// Each person's row, by first join then person, and the starts (+1) and ends (-1) of the
+/// time each person was in, for the peak.
+fn people<'a>(records: &[Visit<'a>], as_of: i64) -> (Vec<Attendee<'a>>, Vec<(i64, i32)>) {
+    // The records by person, then join time, then list order: each person is one run. Records
+    // with no identity (`None`) are each a person of their own.
+    let mut order: Vec<(Option<&str>, i64, usize)> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (person_of(r).map(|p| p.as_ref()), r.join_time, i))
         .collect();
-    // Records with no identity share a first join and an empty key: their sessions decide, so
-    // that the order never depends on a hash.
+    order.sort_unstable();
+    let mut people = Vec::with_capacity(order.len());
+    let mut edges = Vec::with_capacity(order.len() * 2);
+    let mut rest = &order[..];
+    while let Some(&(person, ..)) = rest.first() {
+        let len = match person {
+            None => 1,
+            Some(_) => rest.iter().take_while(|(p, ..)| *p == person).count(),
+        };
+        let (run, next) = rest.split_at(len);
+        let group = run.iter().map(|&(.., i)| &records[i]);
+        people.push(attendee(group, as_of, &mut edges));
+        rest = next;
+    }
+    // By first join; records with no identity share an empty key, so their sessions decide,
+    // and the order never depends on how the records were sorted.
     people.sort_by(|a, b| {
         (a.first_join_time, &a.person, &a.sessions).cmp(&(
             b.first_join_time,
@@ -232,19 +257,29 @@ fn people<'a>(records: &[Record<'a>], as_of: i64) -> Vec<Attendee<'a>> {
             &b.sessions,
         ))
     });
-    people
+    (people, edges)
 }
 
-/// One person's row from their records (in list order).
-fn attendee<'a>(mut group: Vec<&Record<'a>>, as_of: i64) -> Attendee<'a> {
-    // By join time; records joining at the same second stay in list order.
-    group.sort_by_key(|r| r.join_time);
-    let latest = *group.last().expect("a group has a record");
-    let intervals: Vec<(i64, i64)> = group.iter().map(|r| interval(r, as_of)).collect();
-    let still_in = group.iter().any(|r| r.left_time.is_none());
-    let mut devices: Vec<i64> = group.iter().filter_map(|r| r.instanceid).collect();
+/// One person's row from their records (by join time), adding the starts and ends of the time
+/// they were in to `edges`.
+fn attendee<'r, 'a: 'r>(
+    group: impl Iterator<Item = &'r Visit<'a>> + Clone,
+    as_of: i64,
+    edges: &mut Vec<(i64, i32)>,
+) -> Attendee<'a> {
+    let first = group.clone().next().expect("a group has a record");
+    let latest = group.clone().last().expect("a group has a record");
+    let mut intervals: Vec<(i64, i64)> = group.clone().map(|r| interval(r, as_of)).collect();
+    let still_in = group.clone().any(|r| r.left_time.is_none());
+    let mut devices: Vec<i64> = group.clone().filter_map(|r| r.instanceid).collect();
     devices.sort_unstable();
     devices.dedup();
+    let mut attended = 0;
+    for (from, to) in union(&mut intervals) {
+        attended += to - from;
+        edges.push((*from, 1));
+        edges.push((*to, -1));
+    }
     Attendee {
         person: person_of(latest).cloned().unwrap_or_default(),
         user_name: latest.user_name.clone(),
@@ -253,18 +288,17 @@ fn attendee<'a>(mut group: Vec<&Record<'a>>, as_of: i64) -> Attendee<'a> {
         ms_open_id: latest.ms_open_id.clone(),
         uuid: latest.uuid.clone(),
         user_role: latest.user_role,
-        first_join_time: group[0].join_time,
+        first_join_time: first.join_time,
         last_left_time: if still_in {
             None
         } else {
-            group.iter().filter_map(|r| r.left_time).max()
+            group.clone().filter_map(|r| r.left_time).max()
         },
         still_in,
-        attended_seconds: union(intervals).iter().map(|(from, to)| to - from).sum(),
-        session_count: group.len(),
+        attended_seconds: attended,
+        session_count: group.clone().count(),
         device_count: devices.len(),
         sessions: group
-            .iter()
             .map(|r| Session {
                 join_time: r.join_time,
                 left_time: r.left_time,
@@ -277,43 +311,34 @@ fn attendee<'a>(mut group: Vec<&Record<'a>>, as_of: i64) -> Attendee<'a> {
 
 /// A session as a half-open interval of seconds: an open one ends at `as_of`; one that ends
 /// before it starts (the upstream's clocks disagree) is empty.
-fn interval(record: &Record<'_>, as_of: i64) -> (i64, i64) {
+fn interval(record: &Visit<'_>, as_of: i64) -> (i64, i64) {
     let end = record.left_time.unwrap_or(as_of);
     (record.join_time, end.max(record.join_time))
 }
 
-/// The union of intervals: sorted, overlapping and touching ones joined, empty ones dropped.
-fn union(mut intervals: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+/// The union of intervals, in place: sorted, overlapping and touching ones joined, empty ones
+/// dropped.
+fn union(intervals: &mut Vec<(i64, i64)>) -> &[(i64, i64)] {
     intervals.retain(|(from, to)| to > from);
     intervals.sort_unstable();
-    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(intervals.len());
-    for (from, to) in intervals {
-        match merged.last_mut() {
-            Some(last) if from <= last.1 => last.1 = last.1.max(to),
-            _ => merged.push((from, to)),
+    let mut kept = 0;
+    for i in 0..intervals.len() {
+        let (from, to) = intervals[i];
+        if kept > 0 && from <= intervals[kept - 1].1 {
+            intervals[kept - 1].1 = intervals[kept - 1].1.max(to);
+        } else {
+            intervals[kept] = (from, to);
+            kept += 1;
         }
     }
-    merged
+    intervals.truncate(kept);
+    intervals
 }
 
-fn summarize(records: usize, people: &[Attendee<'_>], as_of: i64) -> Summary {
-    // Each person's time in the meeting, joined; then a sweep over the starts and ends, an end
-    // before a start at the same second (a person leaving as another joins is not overlap).
-    let mut edges: Vec<(i64, i32)> = Vec::new();
-    for person in people {
-        let intervals = person
-            .sessions
-            .iter()
-            .map(|s| {
-                let end = s.left_time.unwrap_or(as_of).max(s.join_time);
-                (s.join_time, end)
-            })
-            .collect();
-        for (from, to) in union(intervals) {
-            edges.push((from, 1));
-            edges.push((to, -1));
-        }
-    }
+/// The summary, from the people and the starts and ends of each one's time in the meeting.
+fn summarize(records: usize, people: &[Attendee<'_>], mut edges: Vec<(i64, i32)>) -> Summary {
+    // An end before a start at the same second: a person leaving as another joins is not
+    // overlap.
     edges.sort_unstable();
     let (mut now_in, mut peak, mut peak_at) = (0i64, 0i64, None);
     for (time, change) in edges {
@@ -352,9 +377,9 @@ mod tests {
         join: i64,
         left: Option<i64>,
         device: i64,
-    ) -> Record<'static> {
+    ) -> Visit<'static> {
         let text = |s: &str| Some(Cow::Owned(s.to_owned()));
-        Record {
+        Visit {
             userid: text(userid),
             ms_open_id: text(ms_open_id),
             uuid: text(uuid),
@@ -363,7 +388,7 @@ mod tests {
             left_time: left,
             instanceid: Some(device),
             user_role: Some(join % 7),
-            ..Record::default()
+            ..Visit::default()
         }
     }
 

@@ -76,7 +76,7 @@ pub fn head(list: &StoredList) -> Head {
     serde_json::from_slice(&json).expect("the stored head is the API's own JSON")
 }
 
-fn read<'a>(slices: &[&'a [u8]]) -> Vec<Record<'a>> {
+fn read<'a, R: Deserialize<'a>>(slices: &[&'a [u8]]) -> Vec<R> {
     slices
         .iter()
         .map(|json| serde_json::from_slice(json).expect("a stored record is the API's JSON"))
@@ -86,8 +86,9 @@ fn read<'a>(slices: &[&'a [u8]]) -> Vec<Record<'a>> {
 /// Records at which reading is split over two threads: below it, one is quicker.
 const PARALLEL_FROM: usize = 4_096;
 
-/// Every record of a stored list, in order, read on two threads when the list is long.
-pub fn records(list: &StoredList) -> Vec<Record<'_>> {
+/// Every record of a stored list, in order, read on two threads when the list is long, as `R`:
+/// a [`Record`], or a type with fewer of its fields (the others are skipped, not kept).
+pub fn records<'a, R: Deserialize<'a> + Send>(list: &'a StoredList) -> Vec<R> {
     let slices: Vec<&[u8]> = list.each_record().collect();
     if slices.len() < PARALLEL_FROM {
         return read(&slices);

@@ -21,7 +21,7 @@ use axum::extract::rejection::PathRejection;
 use axum::response::Response;
 
 use super::AppState;
-use super::attendance::{self, Attendee};
+use super::attendance::{self, Attendee, Visit};
 use super::cached_response;
 use super::records::{self, Record};
 use super::stored_list::StoredList;
@@ -38,7 +38,7 @@ pub const DEFAULT_TZ: &str = "Asia/Shanghai";
 pub struct ViewParams {
     /// `csv` for a CSV file (as `Accept: text/csv` asks), `json` for JSON whatever `Accept`
     /// says. Default: JSON, unless `Accept` prefers `text/csv`.
-    #[param(value_type = Option<String>, pattern = "^(json|csv)$", example = "csv")]
+    #[param(value_type = Option<String>, pattern = "^(json|csv)$")]
     format: Option<String>,
     /// `true`: only the people (records) still in the meeting.
     #[param(value_type = Option<bool>)]
@@ -386,12 +386,14 @@ fn render(list: &StoredList, as_of: i64, view: &View) -> Rendered {
     )
     .increment(1);
     let head = records::head(list);
-    let records = records::records(list);
     let body = match (view.of, &view.tz) {
-        (Of::Participants, None) => participants_json(list, &records, view.still_in),
-        (Of::Participants, Some(zone)) => participants_csv(&records, view.still_in, &zone.tz),
+        (Of::Participants, None) => participants_json(list, &records::records(list), view.still_in),
+        (Of::Participants, Some(zone)) => {
+            participants_csv(&records::records(list), view.still_in, &zone.tz)
+        }
         (Of::Attendance, zone) => {
-            let mut report = attendance::compute(&head, &records, as_of);
+            let visits: Vec<Visit<'_>> = records::records(list);
+            let mut report = attendance::compute(&head, &visits, as_of);
             if view.still_in {
                 report.attendees.retain(|person| person.still_in);
             }
@@ -431,9 +433,15 @@ fn render(list: &StoredList, as_of: i64, view: &View) -> Rendered {
     }
 }
 
+/// Whether a stored record is still open: all the still-in filter reads of it.
+#[derive(serde::Deserialize)]
+struct Open {
+    left_time: Option<i64>,
+}
+
 /// The participants document with only the records still in: the stored head, the records
 /// exactly as stored.
-fn participants_json(list: &StoredList, records: &[Record<'_>], still_in: bool) -> Vec<u8> {
+fn participants_json(list: &StoredList, records: &[Open], still_in: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(list.head().len() + 1024);
     out.extend_from_slice(list.head());
     let mut first = true;

@@ -115,15 +115,40 @@ pub struct ListHead {
 struct Merged {
     head: Option<ListHead>,
     pages: u32,
-    /// The end of the last window fetched: a later window's records that joined by then are
-    /// repeats.
-    seen_until: Option<i64>,
+    /// Whether the window being fetched is the first.
+    first_window: bool,
+    /// The records kept so far, when there are several windows: a later window's copy of one
+    /// is a repeat.
+    seen: HashSet<RecordKey>,
     /// Records the windows fetched before count, repeats left out.
     counted: i64,
     /// Records the current window counts, repeats left out.
     window_total: i64,
     /// Whether any page gave a `total_count`.
     any_total: bool,
+}
+
+/// What makes a record the same record in two windows: the person's ids, the device and the
+/// second they joined.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RecordKey {
+    ids: [Option<Box<str>>; 3],
+    instanceid: Option<i64>,
+    join_time: i64,
+}
+
+impl RecordKey {
+    fn of(record: &Participant) -> Self {
+        Self {
+            ids: [
+                record.userid.clone(),
+                record.ms_open_id.clone(),
+                record.uuid.clone(),
+            ],
+            instanceid: record.instanceid,
+            join_time: record.join_time,
+        }
+    }
 }
 
 /// A whole participant list, merged from every page in the upstream's order.
@@ -360,13 +385,15 @@ impl UpstreamClient {
         sink: &mut impl PageSink,
     ) -> Result<ListHead, UpstreamError> {
         let windows = query.windows();
-        let mut merged = Merged::default();
+        let mut merged = Merged {
+            first_window: true,
+            ..Merged::default()
+        };
         for window in &windows {
-            self.fetch_window(window, deadline, progress, sink, &mut merged)
+            self.fetch_window(window, windows.len(), deadline, progress, sink, &mut merged)
                 .await?;
-            // Records that joined by this window's end were in it (or in one before).
-            merged.seen_until = window.window().1;
             merged.counted += merged.window_total;
+            merged.first_window = false;
         }
         let mut head = merged.head.expect("every window fetches a page at least");
         head.total_count = Some(merged.counted).filter(|_| merged.any_total);
@@ -375,10 +402,12 @@ impl UpstreamClient {
         Ok(head)
     }
 
-    /// The pages of one window, into `merged`: records a window before already had are left out.
+    /// The pages of one of `windows` windows, into `merged`: records a window before already had
+    /// are left out.
     async fn fetch_window(
         &self,
         query: &ParticipantsQuery,
+        windows: usize,
         deadline: Instant,
         progress: &FetchProgress,
         sink: &mut impl PageSink,
@@ -410,9 +439,12 @@ impl UpstreamClient {
             head.pages = merged.pages;
             fetched += page.participants.len();
             let mut records = page.participants;
-            if let Some(until) = merged.seen_until {
+            if windows > 1 {
+                // A record whose session spans two windows is in both (and a recurring
+                // meeting's list, whose window the upstream ignores, is in every one).
                 let before = records.len();
-                records.retain(|r| r.join_time > until);
+                let first_window = merged.first_window;
+                records.retain(|r| merged.seen.insert(RecordKey::of(r)) || first_window);
                 repeated += (before - records.len()) as i64;
             }
             head.records += records.len();

@@ -378,14 +378,13 @@ impl ParticipantsQuery {
 
     /// The queries the upstream is asked, one after another, to make this list: the query itself
     /// when its window spans at most 31 days; otherwise consecutive 31-day windows, each
-    /// starting at the second the one before ends (a record on that second is in both; the
-    /// client keeps it once). A sub-meeting's list is never split: the upstream ignores the
-    /// window of a recurring meeting.
+    /// starting at the second the one before ends (a record whose session spans that second is
+    /// in both; the client keeps it once).
     pub fn windows(&self) -> Vec<ParticipantsQuery> {
         let (Some(start), Some(end)) = (self.start_time, self.end_time) else {
             return vec![self.clone()];
         };
-        if end - start <= MAX_WINDOW_SECS || self.sub_meeting_id.is_some() {
+        if end - start <= MAX_WINDOW_SECS {
             return vec![self.clone()];
         }
         let mut windows = Vec::new();
@@ -694,13 +693,6 @@ mod tests {
             [(Some(10), Some(w + 10)), (Some(w + 10), Some(w + 11))]
         );
         assert_eq!(windowed(Some(0), Some(MAX_WINDOWS * w)).len(), 12);
-        // The upstream ignores a recurring meeting's window: one call sequence, not twelve.
-        let sub = q
-            .clone()
-            .with_sub_meeting("7")
-            .and_then(|q| q.with_window(Some(0), Some(3 * w), now))
-            .expect("valid");
-        assert_eq!(sub.windows(), std::slice::from_ref(&sub));
     }
 
     #[test]

@@ -495,4 +495,26 @@ async fn a_62_day_window_takes_two_upstream_windows_and_keeps_each_record_once()
     )
     .await;
     assert_eq!(short["upstream_windows"], 1);
+
+    // The upstream ignores a recurring meeting's window: each window brings the whole list,
+    // and every record is still kept once.
+    let sub = format!(
+        "/meetings/{RECURRING_MEETING}/participants?sub_meeting_id={}",
+        SUB_MEETINGS[1]
+    );
+    let whole = json(&gateway, &sub).await;
+    let calls = gateway.upstream_calls();
+    let long = json(
+        &gateway,
+        &format!("{sub}&start_time={start}&end_time={end}"),
+    )
+    .await;
+    assert_eq!(long["upstream_windows"], 2);
+    assert_eq!(long["participants"], whole["participants"]);
+    assert_eq!(long["total_count"], whole["total_count"]);
+    assert_eq!(
+        gateway.upstream_calls() - calls,
+        2,
+        "80 records: a page per window"
+    );
 }

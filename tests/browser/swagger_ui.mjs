@@ -1,6 +1,6 @@
 // Swagger UI in a real browser: open it on a running gateway, authorize with an API key, run
-// "Try it out" on the participants endpoint for a demo meeting, and check that the answer is a
-// 200 with the participants shown. Saves a screenshot of the result.
+// "Try it out" on the participants and attendance operations for a demo meeting, and check that
+// each answer is a 200 with the people shown. Saves a screenshot of the result.
 //
 // Usage: node swagger_ui.mjs BASE_URL API_KEY SCREENSHOT.png
 // Needs Chromium (Debian's package: /usr/bin/chromium, or CHROMIUM=path) and `npm ci` here.
@@ -54,25 +54,33 @@ try {
   await modal.locator(".auth-btn-wrapper button.authorize").click();
   await modal.getByRole("button", { name: "Close" }).click();
 
-  // Try it out on GET /meetings/{meeting_id}/participants.
-  const operation = page.locator("#operations-participants-listParticipants");
-  await operation.locator(".opblock-summary").first().click();
-  await operation.getByRole("button", { name: "Try it out" }).click();
-  await operation.locator('tr[data-param-name="meeting_id"] input').fill(MEETING);
-  await operation.locator('tr[data-param-name="sub_meeting_id"] input').fill(SUB_MEETING);
-  await operation.getByRole("button", { name: "Execute" }).click();
+  // Try it out on one operation for the recurring meeting's sub-meeting: the answer shown.
+  const tryIt = async (operationId) => {
+    const operation = page.locator(`#operations-participants-${operationId}`);
+    await operation.locator(".opblock-summary").first().click();
+    await operation.getByRole("button", { name: "Try it out" }).click();
+    await operation.locator('tr[data-param-name="meeting_id"] input').fill(MEETING);
+    await operation.locator('tr[data-param-name="sub_meeting_id"] input').fill(SUB_MEETING);
+    await operation.getByRole("button", { name: "Execute" }).click();
+    const live = operation.locator(".live-responses-table");
+    const status = live.locator(".response .response-col_status").first();
+    await status.waitFor();
+    const code = (await status.innerText()).trim();
+    const body = await live.locator(".response-col_description .microlight").first().innerText();
+    if (code !== "200") {
+      throw new Error(`${operationId}: expected a 200 from Try it out, got ${code}: ${body.slice(0, 500)}`);
+    }
+    return { operation, code, shown: JSON.parse(body), body };
+  };
 
-  const live = operation.locator(".live-responses-table");
-  const status = live.locator(".response .response-col_status").first();
-  await status.waitFor();
-  const code = (await status.innerText()).trim();
-  const body = await live.locator(".response-col_description .microlight").first().innerText();
-  if (code !== "200") {
-    throw new Error(`expected a 200 from Try it out, got ${code}: ${body.slice(0, 500)}`);
-  }
-  const shown = JSON.parse(body);
+  const { operation, code, shown, body } = await tryIt("listParticipants");
   if (shown.meeting_id !== MEETING || !Array.isArray(shown.participants) || shown.participants.length === 0) {
     throw new Error(`the answer shown has no participants: ${body.slice(0, 500)}`);
+  }
+  const attendance = await tryIt("getAttendance");
+  const people = attendance.shown.attendees;
+  if (!Array.isArray(people) || people.length === 0 || attendance.shown.summary?.attendees !== people.length) {
+    throw new Error(`the attendance shown has no people: ${attendance.body.slice(0, 500)}`);
   }
   const curl = await operation.locator(".curl-command").innerText();
   if (!curl.includes("Authorization: Bearer")) {
@@ -101,7 +109,8 @@ try {
   await operation.locator(".responses-wrapper").scrollIntoViewIfNeeded();
   await page.screenshot({ path: screenshot, fullPage: false });
   console.log(
-    `swagger-ui: Try it out answered ${code} with ${shown.participants.length} participants; ` +
+    `swagger-ui: Try it out answered ${code} with ${shown.participants.length} participants ` +
+      `and ${people.length} attendees; ` +
       `screenshot in ${screenshot}`,
   );
 } finally {
