@@ -107,6 +107,9 @@ pub struct Fault {
     /// How many calls it applies to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub times: Option<u32>,
+    /// Matching calls to let through first (a fault in the middle of a list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_calls: Option<u32>,
     /// Delay before answering.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
@@ -260,6 +263,12 @@ impl Simulator {
         let index = faults
             .iter()
             .position(|f| f.meeting_id.as_deref().is_none_or(|m| m == meeting_id))?;
+        if let Some(after) = &mut faults[index].after_calls
+            && *after > 0
+        {
+            *after -= 1;
+            return None;
+        }
         let fault = faults[index].clone();
         if let Some(times) = &mut faults[index].times {
             *times = times.saturating_sub(1);

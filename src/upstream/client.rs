@@ -541,8 +541,10 @@ impl UpstreamClient {
                 Err(error) => error,
             };
             self.inner.quota.note_refusal(error.class()).await;
+            let retryable = matches!(error.class(), ErrorClass::Transient | ErrorClass::Replay)
+                || matches!(error, UpstreamError::Undecodable(_));
             let wait = match error.class() {
-                ErrorClass::Transient | ErrorClass::Replay if retries < policy.max_retries => {
+                _ if retryable && retries < policy.max_retries => {
                     retries += 1;
                     backoff(policy, retries)
                 }
@@ -602,9 +604,9 @@ pub fn decode(status: u16, body: &[u8]) -> Result<Page, UpstreamError> {
         // One UTF-8 check over the whole body is much cheaper than serde_json's check of every
         // string it reads from a byte slice.
         let text = std::str::from_utf8(body)
-            .map_err(|e| UpstreamError::Protocol(format!("page is not UTF-8: {e}")))?;
+            .map_err(|e| UpstreamError::Undecodable(format!("page is not UTF-8: {e}")))?;
         let page: Page = serde_json::from_str(text)
-            .map_err(|e| UpstreamError::Protocol(format!("undecodable page: {e}")))?;
+            .map_err(|e| UpstreamError::Undecodable(format!("not a page: {e}")))?;
         return match page.error_info {
             Some(info) => Err(api_error(status, info)),
             None => Ok(page),

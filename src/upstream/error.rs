@@ -109,6 +109,11 @@ pub enum UpstreamError {
     /// The upstream's answer cannot be used.
     #[error("unusable upstream answer: {0}")]
     Protocol(String),
+    /// A page answered with status 200 that does not decode (not UTF-8, not JSON: a proxy's
+    /// HTML page, a cut connection). A protocol failure, but worth asking again: the same page
+    /// usually comes whole the next time.
+    #[error("undecodable upstream page: {0}")]
+    Undecodable(String),
     /// The list was not complete within the deadline.
     #[error("the list was not fetched within {0:?}")]
     Deadline(Duration),
@@ -124,7 +129,7 @@ impl UpstreamError {
             Self::Transport(_) => ErrorClass::Transient,
             Self::Status(status) if *status >= 500 => ErrorClass::Transient,
             Self::Status(_) => ErrorClass::Protocol,
-            Self::Protocol(_) => ErrorClass::Protocol,
+            Self::Protocol(_) | Self::Undecodable(_) => ErrorClass::Protocol,
             Self::Deadline(_) => ErrorClass::Deadline,
             Self::DaySpent => ErrorClass::DailyLimit,
         }
@@ -134,7 +139,11 @@ impl UpstreamError {
     pub fn http_status(&self) -> Option<u16> {
         match self {
             Self::Api { status, .. } | Self::Status(status) => Some(*status),
-            Self::Transport(_) | Self::Protocol(_) | Self::Deadline(_) | Self::DaySpent => None,
+            Self::Transport(_)
+            | Self::Protocol(_)
+            | Self::Undecodable(_)
+            | Self::Deadline(_)
+            | Self::DaySpent => None,
         }
     }
 

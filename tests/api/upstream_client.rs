@@ -232,13 +232,35 @@ async fn failures_that_cannot_pass_are_not_retried() {
             "{code}"
         );
     }
+    // A page that does not decode is asked for again, a bounded number of times.
     let malformed = Fault {
         malformed: true,
         ..Fault::default()
     };
     assert_eq!(
         fetch_with_fault(malformed).await,
-        (Err(ErrorClass::Protocol), 1)
+        (Err(ErrorClass::Protocol), 4)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_garbage_page_in_a_500_page_list_costs_one_retry_not_the_list() {
+    let upstream = start_simulator(100_000).await;
+    upstream.simulator.inject(Fault {
+        malformed: true,
+        after_calls: Some(399),
+        times: Some(1),
+        ..Fault::default()
+    });
+    let list = client(&upstream)
+        .fetch_participants(&query(HUGE_MEETING))
+        .await
+        .expect("the list, whole as the upstream serves it");
+    assert_eq!(list.participants.len(), 50_000);
+    assert_eq!(
+        upstream.simulator.counters().calls,
+        501,
+        "500 pages and one retry"
     );
 }
 
