@@ -23,6 +23,7 @@ pub use stored_list::{PatchError, StoredList};
 pub use views::Views;
 
 use axum::Router;
+use axum::extract::Request;
 use tower_http::limit::RequestBodyLimitLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{HeaderBuilder, ObjectBuilder, RefOr, Type};
@@ -149,6 +150,25 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Largest webhook delivery accepted.
 const MAX_DELIVERY_BYTES: usize = 1024 * 1024;
 
+/// Reads a body that the API's routes (which take none) were sent anyway, within the body
+/// limit that wraps it: a chunked body has no length to refuse up front, and one left unread
+/// would be accepted whatever its size. Past the limit: 413.
+async fn read_any_body(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    use http_body::Body as _;
+    if request.body().size_hint().exact() == Some(0) {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, bytes.into())).await,
+        Err(_) => crate::error::ApiError::PayloadTooLarge.into_response(),
+    }
+}
+
 /// Every route, each with its body limit, and the OpenAPI document built from them.
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let webhooks = OpenApiRouter::new()
@@ -161,6 +181,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
+        .layer(axum::middleware::from_fn(read_any_body))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .merge(webhooks)
         .split_for_parts();

@@ -247,6 +247,53 @@ async fn unknown_routes_methods_and_bodies_answer_problem_json() {
     let (status, body) = problem(response).await;
     assert_eq!(status, 413);
     assert_eq!(body["type"], "urn:wemeet-gateway:problem:payload-too-large");
+    // A chunked body has no length to refuse up front: it is read, up to the limit.
+    for method in ["GET", "DELETE"] {
+        let path = match method {
+            "GET" => "/meetings/1/participants",
+            _ => "/meetings/1/participants/cache",
+        };
+        let head = chunked_request(&gateway, method, path, 10 * 1024 * 1024).await;
+        assert!(head.starts_with("HTTP/1.1 413"), "{method}: {head}");
+        let small = chunked_request(&gateway, method, path, 100).await;
+        assert!(!small.starts_with("HTTP/1.1 413"), "{method}: {small}");
+    }
+    assert_eq!(gateway.upstream_calls(), 1, "only the GET with a small body went on");
+}
+
+/// Sends `method path` with a chunked body of `bytes` bytes over a raw connection; the answer's
+/// head. Writing stops when the gateway answers early and closes.
+async fn chunked_request(gateway: &TestGateway, method: &str, path: &str, bytes: usize) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = gateway.base_url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {API_KEY}\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0;
+    while sent < bytes {
+        let n = chunk.len().min(bytes - sent);
+        let frame = [format!("{n:x}\r\n").as_bytes(), &chunk[..n], b"\r\n"].concat();
+        if stream.write_all(&frame).await.is_err() {
+            break;
+        }
+        sent += n;
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Injects a fault and returns the gateway's answer for the seed meeting.
