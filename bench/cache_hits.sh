@@ -34,7 +34,7 @@ start_gateway() { # binary port log
     WEMEET_API_BASE="http://127.0.0.1:$upstream_port" WEMEET_APP_ID=200000001 \
     WEMEET_SECRET_ID=AKIDdemoSecretId WEMEET_SECRET_KEY=demo-secret-key-not-for-production \
     WEMEET_OPERATOR_USERID=owner1 GATEWAY_LISTEN="127.0.0.1:$2" \
-    GATEWAY_API_KEYS=$(printf %s "$key" | sha256sum | cut -d' ' -f1) RUST_LOG=warn \
+    GATEWAY_API_KEYS=$(printf %s "$key" | sha256sum | cut -d' ' -f1):1000000000 GATEWAY_MAX_IN_FLIGHT=100000 RUST_LOG=warn \
         "$1" serve >"$3" 2>&1 &
     pids+=($!)
     wait_for "http://127.0.0.1:$2/healthz"

@@ -15,7 +15,7 @@ gateway_port=$(port)
 WEMEET_API_BASE="http://127.0.0.1:$upstream_port" WEMEET_APP_ID=200000001 \
 WEMEET_SECRET_ID=AKIDdemoSecretId WEMEET_SECRET_KEY=demo-secret-key-not-for-production \
 WEMEET_OPERATOR_USERID=owner1 WEMEET_CALLS_PER_MINUTE=4000000000 \
-GATEWAY_LISTEN="127.0.0.1:$gateway_port" GATEWAY_ALLOW_ANONYMOUS=true \
+GATEWAY_LISTEN="127.0.0.1:$gateway_port" GATEWAY_ALLOW_ANONYMOUS=true GATEWAY_RATE_LIMIT=0 \
 GATEWAY_CACHE_MAX_BYTES="$bound" RUST_LOG=warn \
     "$gateway_bin" serve >"$work/gateway.log" 2>&1 &
 gateway=$!

@@ -44,7 +44,7 @@ measure() { # binary -> prints "small json gzip" instructions per hit
     WEMEET_API_BASE="http://127.0.0.1:$upstream_port" WEMEET_APP_ID=200000001 \
     WEMEET_SECRET_ID=AKIDdemoSecretId WEMEET_SECRET_KEY=demo-secret-key-not-for-production \
     WEMEET_OPERATOR_USERID=owner1 GATEWAY_LISTEN="127.0.0.1:$gateway_port" \
-    GATEWAY_API_KEYS=$(printf %s "$key" | sha256sum | cut -d' ' -f1) RUST_LOG=warn \
+    GATEWAY_API_KEYS=$(printf %s "$key" | sha256sum | cut -d' ' -f1):1000000000 GATEWAY_MAX_IN_FLIGHT=100000 RUST_LOG=warn \
     GATEWAY_CACHE_TTL_LIVE=1h \
         valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
         "$bin" serve >"$work/gateway.log" 2>&1 &

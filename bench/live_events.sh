@@ -30,7 +30,7 @@ run() { # label, then "events" or "none"
     WEMEET_SECRET_ID=AKIDdemoSecretId WEMEET_SECRET_KEY=demo-secret-key-not-for-production \
     WEMEET_OPERATOR_USERID=owner1 GATEWAY_LISTEN="127.0.0.1:$gateway_port" \
     WEMEET_WEBHOOK_TOKEN=$token \
-    GATEWAY_API_KEYS=$(printf %s "$key" | sha256sum | cut -d' ' -f1) RUST_LOG=warn \
+    GATEWAY_API_KEYS=$(printf %s "$key" | sha256sum | cut -d' ' -f1):1000000000 GATEWAY_MAX_IN_FLIGHT=100000 RUST_LOG=warn \
         "$gateway_bin" serve >"$work/gateway-$2.log" 2>&1 &
     local gateway=$!
     pids+=($gateway)

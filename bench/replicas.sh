@@ -21,7 +21,7 @@ for replica in 1 2 3; do
     WEMEET_OPERATOR_USERID=owner1 GATEWAY_LISTEN="127.0.0.1:$gateway_port" \
     WEMEET_CALLS_PER_MINUTE=4000000000 GATEWAY_CACHE_TTL_LIVE=1h \
     GATEWAY_REDIS_URL="redis://127.0.0.1:$redis_port" \
-    GATEWAY_API_KEYS=$(printf %s "$key" | sha256sum | cut -d' ' -f1) RUST_LOG=warn \
+    GATEWAY_API_KEYS=$(printf %s "$key" | sha256sum | cut -d' ' -f1):1000000000 GATEWAY_MAX_IN_FLIGHT=100000 RUST_LOG=warn \
         "$gateway_bin" serve >"$work/gateway-$replica.log" 2>&1 &
     pids+=($!)
     wait_for "http://127.0.0.1:$gateway_port/healthz"

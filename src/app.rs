@@ -94,12 +94,22 @@ impl Gateway {
             cache,
             client,
             settings.default_operator,
-            ApiKeys::new(settings.api_key_digests, settings.allow_anonymous),
+            ApiKeys::new(
+                settings.api_key_digests,
+                &settings.api_key_rates,
+                settings.rate_limit,
+                settings.allow_anonymous,
+            ),
             redis,
             webhooks,
             views,
         );
-        let router = router(state, settings.cors_origins, settings.request_timeout);
+        let router = router(
+            state,
+            settings.cors_origins,
+            settings.request_timeout,
+            settings.max_in_flight,
+        );
         Ok(Self {
             server: Server::bind(&settings.listen, router).await?,
             shutdown_grace: settings.shutdown_grace,
@@ -253,8 +263,13 @@ fn log_panic(panic: Box<dyn std::any::Any + Send>) -> Response {
 }
 
 /// The gateway's router with its whole middleware stack.
-fn router(state: AppState, cors_origins: Vec<HeaderValue>, timeout: Duration) -> Router {
-    let (api, openapi) = api::routes();
+fn router(
+    state: AppState,
+    cors_origins: Vec<HeaderValue>,
+    timeout: Duration,
+    max_in_flight: usize,
+) -> Router {
+    let (api, openapi) = api::routes(max_in_flight);
     let app = api
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

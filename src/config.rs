@@ -134,7 +134,8 @@ pub struct GatewayArgs {
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
     /// Accepted API keys, as comma-separated SHA-256 hex digests of the keys
-    /// (`printf %s KEY | sha256sum`).
+    /// (`printf %s KEY | sha256sum`), each optionally followed by `:N`, that key's own limit of
+    /// requests a minute (0: unlimited).
     #[arg(long, env = "GATEWAY_API_KEYS", hide_env_values = true)]
     pub api_keys: Option<SecretString>,
     /// File holding GATEWAY_API_KEYS.
@@ -152,6 +153,14 @@ pub struct GatewayArgs {
     /// How long in-flight requests may run after SIGTERM or SIGINT before the process exits.
     #[arg(long, env = "GATEWAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = duration)]
     pub shutdown_grace: Duration,
+    /// Requests a minute each API key may make (bursts of a tenth at once), unless its entry
+    /// in GATEWAY_API_KEYS says otherwise; past it, 429. 0: unlimited.
+    #[arg(long, env = "GATEWAY_RATE_LIMIT", default_value_t = 3000)]
+    pub rate_limit: u32,
+    /// Requests to the API's routes the gateway holds at once; past it, 503 with Retry-After
+    /// rather than a queue.
+    #[arg(long, env = "GATEWAY_MAX_IN_FLIGHT", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
 }
 
 /// How the gateway talks to Tencent Meeting.
@@ -317,6 +326,12 @@ pub struct Settings {
     pub default_operator: Option<Operator>,
     /// SHA-256 digests of the accepted API keys.
     pub api_key_digests: Vec<[u8; 32]>,
+    /// Each key's own requests a minute, by the digest's index (`None`: `rate_limit`).
+    pub api_key_rates: Vec<Option<u32>>,
+    /// Requests a minute a key may make, unless its own limit says otherwise (0: unlimited).
+    pub rate_limit: u32,
+    /// Requests to the API's routes held at once.
+    pub max_in_flight: usize,
     /// Serve callers without a key.
     pub allow_anonymous: bool,
     /// Browser origins allowed by CORS, as browsers send them.
@@ -343,6 +358,9 @@ impl Settings {
             cache: CacheConfig::default(),
             default_operator: None,
             api_key_digests: Vec::new(),
+            api_key_rates: Vec::new(),
+            rate_limit: 3000,
+            max_in_flight: 512,
             allow_anonymous: false,
             cors_origins: Vec::new(),
             request_timeout: Duration::from_secs(60),
@@ -383,11 +401,13 @@ impl ServeArgs {
                     names: "WEMEET_APP_ID, WEMEET_SECRET_ID, WEMEET_SECRET_KEY".into(),
                 })?;
         let keys = resolve_secret("GATEWAY_API_KEYS", gateway.api_keys, gateway.api_keys_file)?;
-        let api_key_digests = keys
+        let (api_key_digests, api_key_rates): (Vec<_>, Vec<_>) = keys
             .as_ref()
             .map(parse_api_key_digests)
             .transpose()?
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .unzip();
         match (api_key_digests.is_empty(), gateway.allow_anonymous) {
             (true, false) => {
                 return Err(ConfigError::Invalid {
@@ -434,6 +454,9 @@ impl ServeArgs {
             },
             default_operator,
             api_key_digests,
+            api_key_rates,
+            rate_limit: gateway.rate_limit,
+            max_in_flight: gateway.max_in_flight as usize,
             allow_anonymous: gateway.allow_anonymous,
             cors_origins: cors_origins(&gateway.cors_origins)?,
             request_timeout: gateway.request_timeout,
@@ -622,25 +645,38 @@ pub enum ConfigError {
     Missing { name: &'static str },
 }
 
-/// SHA-256 digests of the accepted API keys, from `GATEWAY_API_KEYS` (comma-separated hex).
-fn parse_api_key_digests(value: &SecretString) -> Result<Vec<[u8; 32]>, ConfigError> {
-    let mut digests = Vec::new();
+/// An accepted key's SHA-256 digest, and its own requests a minute when it has a limit of its own.
+type KeyEntry = ([u8; 32], Option<u32>);
+
+/// SHA-256 digests of the accepted API keys, from `GATEWAY_API_KEYS` (comma-separated hex),
+/// each with its own requests a minute when the entry ends in `:N`.
+fn parse_api_key_digests(value: &SecretString) -> Result<Vec<KeyEntry>, ConfigError> {
+    let mut keys = Vec::new();
     for (index, item) in value.expose_secret().split(',').enumerate() {
         let item = item.trim();
         if item.is_empty() {
             continue;
         }
-        let mut digest = [0u8; 32];
-        hex::decode_to_slice(item, &mut digest).map_err(|_| ConfigError::Invalid {
+        let invalid = |what: &str| ConfigError::Invalid {
             name: "GATEWAY_API_KEYS",
-            reason: format!(
-                "entry {} is not a SHA-256 hex digest (64 hex digits); store digests, not keys",
-                index + 1
-            ),
+            reason: format!("entry {} {what}", index + 1),
+        };
+        let (hex_digest, rate) = match item.split_once(':') {
+            Some((digest, rate)) => {
+                let rate = rate.trim().parse::<u32>().map_err(|_| {
+                    invalid("has a rate limit that is not a whole number of requests a minute")
+                })?;
+                (digest.trim(), Some(rate))
+            }
+            None => (item, None),
+        };
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(hex_digest, &mut digest).map_err(|_| {
+            invalid("is not a SHA-256 hex digest (64 hex digits); store digests, not keys")
         })?;
-        digests.push(digest);
+        keys.push((digest, rate));
     }
-    Ok(digests)
+    Ok(keys)
 }
 
 /// A secret from its variable or from the file its `_FILE` variable names (trailing line breaks
@@ -763,6 +799,16 @@ mod tests {
         let good = "a".repeat(64);
         let value = SecretString::from(format!("{good}, {}", "B".repeat(64)));
         assert_eq!(parse_api_key_digests(&value).expect("valid").len(), 2);
+        let with_rates = SecretString::from(format!("{good}:120, {}", "B".repeat(64)));
+        let parsed = parse_api_key_digests(&with_rates).expect("valid");
+        assert_eq!((parsed[0].1, parsed[1].1), (Some(120), None));
+        let err = parse_api_key_digests(&SecretString::from(format!("{good}:lots")))
+            .expect_err("a rate that is not a number")
+            .to_string();
+        assert!(
+            err.contains("entry 1") && err.contains("rate limit"),
+            "{err}"
+        );
         let err = parse_api_key_digests(&SecretString::from(format!("{good},my-plain-key")))
             .expect_err("a plain key is refused")
             .to_string();
@@ -805,6 +851,8 @@ mod tests {
         assert_eq!(built.request_timeout, parsed.request_timeout);
         assert_eq!(built.shutdown_grace, parsed.shutdown_grace);
         assert_eq!(built.events_reconcile, parsed.events_reconcile);
+        assert_eq!(built.rate_limit, parsed.rate_limit);
+        assert_eq!(built.max_in_flight, parsed.max_in_flight);
         let (b, p) = (&built.upstream, &parsed.upstream);
         assert_eq!(b.calls_per_minute, p.calls_per_minute);
         assert_eq!(b.page_timeout, p.page_timeout);

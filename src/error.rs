@@ -32,6 +32,12 @@ pub enum ApiError {
     WebhookUndecodable(&'static str),
     #[error("the request took longer than the gateway allows")]
     RequestTimeout,
+    /// The API key's requests per minute are spent; try again after `retry_after` seconds.
+    #[error("the API key's rate limit is spent")]
+    KeyRateLimited { per_minute: u32, retry_after: u64 },
+    /// The gateway holds as many requests as it takes at once.
+    #[error("too many requests in flight")]
+    Overloaded,
     /// The gateway itself failed; says what, for the log.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -111,6 +117,8 @@ mod problem_type {
     pub const TIMEOUT: &str = "urn:wemeet-gateway:problem:timeout";
     pub const UPSTREAM_TIMEOUT: &str = "urn:wemeet-gateway:problem:upstream-timeout";
     pub const INTERNAL: &str = "urn:wemeet-gateway:problem:internal";
+    pub const KEY_RATE_LIMITED: &str = "urn:wemeet-gateway:problem:key-rate-limited";
+    pub const OVERLOADED: &str = "urn:wemeet-gateway:problem:overloaded";
 }
 
 impl ApiError {
@@ -181,6 +189,27 @@ impl ApiError {
                 "Gateway timeout",
                 "the request took longer than the gateway allows".into(),
             ),
+            Self::KeyRateLimited {
+                per_minute,
+                retry_after,
+            } => {
+                let (status, problem, _) = plain(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    t::KEY_RATE_LIMITED,
+                    "Rate limit of the API key spent",
+                    format!("this API key may make {per_minute} requests a minute; retry after the time given"),
+                );
+                (status, problem, Some(*retry_after))
+            }
+            Self::Overloaded => {
+                let (status, problem, _) = plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    t::OVERLOADED,
+                    "Overloaded",
+                    "the gateway holds as many requests as it takes at once; retry shortly".into(),
+                );
+                (status, problem, Some(1))
+            }
             Self::Internal(_) => plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 t::INTERNAL,
@@ -339,6 +368,20 @@ impl IntoResponse for ApiError {
         );
         if let Some(seconds) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Self::KeyRateLimited {
+            per_minute,
+            retry_after,
+        } = self
+        {
+            // draft-ietf-httpapi-ratelimit-headers: the policy, and what is left of it.
+            let policy = format!("\"per-key\";q={per_minute};w=60");
+            let left = format!("\"per-key\";r=0;t={retry_after}");
+            for (name, value) in [("ratelimit-policy", policy), ("ratelimit", left)] {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    headers.insert(name, value);
+                }
+            }
         }
         if let Self::Unauthorized(why) = self {
             let challenge = match why {

@@ -22,8 +22,14 @@ pub use state::AppState;
 pub use stored_list::{PatchError, StoredList};
 pub use views::Views;
 
+use std::sync::Arc;
+
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::Request;
+use tokio::sync::Semaphore;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::{BoxError, ServiceBuilder};
 use tower_http::limit::RequestBodyLimitLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{HeaderBuilder, ObjectBuilder, RefOr, Type};
@@ -169,15 +175,30 @@ async fn read_any_body(
     }
 }
 
-/// Every route, each with its body limit, and the OpenAPI document built from them.
-pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+/// Every route, each with its body limit, the list routes holding at most `max_in_flight`
+/// requests at once between them, and the OpenAPI document built from them.
+pub fn routes(max_in_flight: usize) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let webhooks = OpenApiRouter::new()
         .routes(routes!(webhooks::check, webhooks::deliver))
         .layer(RequestBodyLimitLayer::new(MAX_DELIVERY_BYTES));
-    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    // Past the cap a request is refused at once (503, Retry-After), not queued: a queue would
+    // only make every caller wait. Health and metrics stay outside it, so that probes and
+    // scrapes still answer under load.
+    let in_flight = Arc::new(Semaphore::new(max_in_flight));
+    let lists = OpenApiRouter::new()
         .routes(routes!(participants::list_participants))
         .routes(routes!(attendance::list_attendance))
         .routes(routes!(participants::drop_cached))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: BoxError| async {
+                    crate::error::ApiError::Overloaded
+                }))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::with_semaphore(in_flight)),
+        );
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(lists)
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
@@ -193,7 +214,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// The OpenAPI document, as `GET /openapi.json` serves it.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().1
+    routes(1).1
 }
 
 /// The OpenAPI document as pretty JSON with a final newline: the form committed in

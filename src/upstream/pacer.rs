@@ -81,6 +81,20 @@ impl Pacer {
         true
     }
 
+    /// Takes a call now if one is allowed now; otherwise books nothing and says how long until
+    /// one would be (for inbound rate limits, which refuse rather than wait).
+    pub fn try_now(&self) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let scheduled = (*next).max(now);
+        let at = scheduled.checked_sub(self.tolerance).unwrap_or(now);
+        if at > now {
+            return Err(at - now);
+        }
+        *next = scheduled + self.interval;
+        Ok(())
+    }
+
     fn reserve(&self, now: Instant, deadline: Option<Instant>) -> Option<Instant> {
         let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
         let scheduled = (*next).max(now);

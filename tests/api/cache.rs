@@ -87,7 +87,12 @@ fn live() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_cold_requests_cause_one_upstream_pass() {
     raise_open_file_limit(4_096);
-    let gateway = start_gateway().await;
+    // A thousand callers at once, on one key: above the default caps, which other tests show.
+    let gateway = start_gateway_with(start_simulator(100_000).await, |settings| {
+        settings.max_in_flight = 2_000;
+        settings.rate_limit = 0;
+    })
+    .await;
     let url = format!("{}{}", gateway.base_url, live());
     let requests: Vec<_> = (0..1_000)
         .map(|_| {

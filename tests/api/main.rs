@@ -5,6 +5,7 @@
 mod cache;
 mod cluster;
 mod helpers;
+mod limits;
 mod openapi;
 mod participants;
 mod process;

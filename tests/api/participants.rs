@@ -258,7 +258,11 @@ async fn unknown_routes_methods_and_bodies_answer_problem_json() {
         let small = chunked_request(&gateway, method, path, 100).await;
         assert!(!small.starts_with("HTTP/1.1 413"), "{method}: {small}");
     }
-    assert_eq!(gateway.upstream_calls(), 1, "only the GET with a small body went on");
+    assert_eq!(
+        gateway.upstream_calls(),
+        1,
+        "only the GET with a small body went on"
+    );
 }
 
 /// Sends `method path` with a chunked body of `bytes` bytes over a raw connection; the answer's

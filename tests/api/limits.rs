@@ -1,0 +1,112 @@
+//! Limits that hold under abuse: requests in flight, each API key's rate, bodies.
+
+use std::time::Duration;
+
+use sha2::Digest as _;
+use wemeet_gateway::simulator::Fault;
+use wemeet_gateway::simulator::demo::{NOT_STARTED_MEETING, SEED_MEETING};
+
+use crate::helpers::{API_KEY, problem, start_gateway_with, start_simulator};
+
+#[tokio::test]
+async fn past_the_in_flight_cap_callers_get_503_at_once_and_probes_still_answer() {
+    let upstream = start_simulator(100_000).await;
+    // Every upstream call takes 3 s: the first requests hold their places meanwhile.
+    upstream.simulator.inject(Fault {
+        latency_ms: Some(3_000),
+        ..Fault::default()
+    });
+    let gateway = start_gateway_with(upstream, |settings| settings.max_in_flight = 2).await;
+    let gateway = std::sync::Arc::new(gateway);
+    let holders: Vec<_> = (0..2)
+        .map(|i| {
+            let gateway = gateway.clone();
+            let meeting = [SEED_MEETING, NOT_STARTED_MEETING][i];
+            tokio::spawn(async move {
+                gateway
+                    .get(&format!("/meetings/{meeting}/participants"))
+                    .await
+                    .status()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    let refused = gateway
+        .get(&format!("/meetings/{SEED_MEETING}/attendance"))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "refused at once"
+    );
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let (status, body) = problem(refused).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["type"], "urn:wemeet-gateway:problem:overloaded");
+    assert_eq!(gateway.get_without_key("/healthz").await.status(), 200);
+    for holder in holders {
+        assert_eq!(holder.await.unwrap(), 200);
+    }
+    // The places are free again.
+    let again = gateway
+        .get(&format!("/meetings/{SEED_MEETING}/participants"))
+        .await;
+    assert_eq!(again.status(), 200);
+}
+
+#[tokio::test]
+async fn a_key_over_its_rate_gets_429_with_the_ratelimit_headers_and_others_go_on() {
+    const OTHER: &str = "another-frontend-key";
+    let gateway = start_gateway_with(start_simulator(100_000).await, |settings| {
+        settings
+            .api_key_digests
+            .push(sha2::Sha256::digest(OTHER).into());
+        // The test key: the default, 60 a minute (bursts of 6); the other: its own 0, none.
+        settings.rate_limit = 60;
+        settings.api_key_rates = vec![None, Some(0)];
+    })
+    .await;
+    let path = format!("/meetings/{SEED_MEETING}/participants");
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..10 {
+        let response = gateway.get(&path).await;
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            limited = Some(response);
+        }
+    }
+    assert_eq!(statuses[..6], [200; 6], "{statuses:?}");
+    assert!(statuses[6..].iter().all(|s| *s == 429), "{statuses:?}");
+    let limited = limited.unwrap();
+    let headers = limited.headers().clone();
+    assert_eq!(headers["ratelimit-policy"], "\"per-key\";q=60;w=60");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        headers["ratelimit"].to_str().unwrap(),
+        format!("\"per-key\";r=0;t={retry_after}")
+    );
+    let (_, body) = problem(limited).await;
+    assert_eq!(body["type"], "urn:wemeet-gateway:problem:key-rate-limited");
+    // Another key is not held back by this one.
+    for _ in 0..20 {
+        let response = gateway
+            .http
+            .get(format!("{}{path}", gateway.base_url))
+            .bearer_auth(OTHER)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    // A wrong key is refused as such, not counted against anyone.
+    let response = gateway
+        .http
+        .get(format!("{}{path}", gateway.base_url))
+        .bearer_auth(format!("{API_KEY}-not"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
