@@ -111,7 +111,9 @@ impl Gateway {
             settings.max_in_flight,
         );
         Ok(Self {
-            server: Server::bind(&settings.listen, router).await?,
+            server: Server::bind(&settings.listen, router)
+                .await?
+                .with_limits(settings.connections),
             shutdown_grace: settings.shutdown_grace,
         })
     }

@@ -14,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::cache::CacheConfig;
 use crate::cluster::RedisSettings;
+use crate::server::ConnectionLimits;
 use crate::upstream::signing::InvalidCredentials;
 use crate::upstream::{ClientConfig, Credentials, Operator, RetryPolicy};
 use crate::webhooks::delivery::{InvalidWebhookKeys, WebhookKeys};
@@ -157,6 +158,14 @@ pub struct GatewayArgs {
     /// in GATEWAY_API_KEYS says otherwise; past it, 429. 0: unlimited.
     #[arg(long, env = "GATEWAY_RATE_LIMIT", default_value_t = 3000)]
     pub rate_limit: u32,
+    /// Longest time a client may take to send a request's head; an idle keep-alive connection
+    /// is closed after as long.
+    #[arg(long, env = "GATEWAY_HEADER_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
+    pub header_timeout: Duration,
+    /// Connections open at once; past it, new ones are answered 503 and closed. Default: the
+    /// open-file limit (`ulimit -n`) less 128, at most 10,000.
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
     /// Requests to the API's routes the gateway holds at once; past it, 503 with Retry-After
     /// rather than a queue.
     #[arg(long, env = "GATEWAY_MAX_IN_FLIGHT", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
@@ -332,6 +341,8 @@ pub struct Settings {
     pub rate_limit: u32,
     /// Requests to the API's routes held at once.
     pub max_in_flight: usize,
+    /// The header timeout and the connection cap.
+    pub connections: ConnectionLimits,
     /// Serve callers without a key.
     pub allow_anonymous: bool,
     /// Browser origins allowed by CORS, as browsers send them.
@@ -361,6 +372,7 @@ impl Settings {
             api_key_rates: Vec::new(),
             rate_limit: 3000,
             max_in_flight: 512,
+            connections: ConnectionLimits::default(),
             allow_anonymous: false,
             cors_origins: Vec::new(),
             request_timeout: Duration::from_secs(60),
@@ -457,6 +469,12 @@ impl ServeArgs {
             api_key_rates,
             rate_limit: gateway.rate_limit,
             max_in_flight: gateway.max_in_flight as usize,
+            connections: ConnectionLimits {
+                header_timeout: gateway.header_timeout,
+                max_connections: gateway
+                    .max_connections
+                    .map_or_else(crate::server::default_max_connections, |n| n as usize),
+            },
             allow_anonymous: gateway.allow_anonymous,
             cors_origins: cors_origins(&gateway.cors_origins)?,
             request_timeout: gateway.request_timeout,
@@ -853,6 +871,7 @@ mod tests {
         assert_eq!(built.events_reconcile, parsed.events_reconcile);
         assert_eq!(built.rate_limit, parsed.rate_limit);
         assert_eq!(built.max_in_flight, parsed.max_in_flight);
+        assert_eq!(built.connections, parsed.connections);
         let (b, p) = (&built.upstream, &parsed.upstream);
         assert_eq!(b.calls_per_minute, p.calls_per_minute);
         assert_eq!(b.page_timeout, p.page_timeout);

@@ -43,6 +43,8 @@ pub const RECONCILIATIONS: &str = "gateway_webhook_reconciliations_total";
 /// Webhook deliveries refused for a missing or wrong signature or a stale timestamp.
 pub const WEBHOOK_REFUSED: &str = "gateway_webhook_refused_total";
 
+/// Connections refused because the gateway held `GATEWAY_MAX_CONNECTIONS` already.
+pub const CONNECTIONS_REFUSED: &str = "gateway_connections_refused_total";
 /// Views of cached lists made (attendance, CSV, people still in), by view and format; a
 /// repeated request is served from the one made.
 pub const VIEW_RENDERS: &str = "gateway_view_renders_total";

@@ -108,10 +108,16 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, ur
         .expect("a JSON body")
 }
 
-/// A plain HTTP client for talking to the servers under test.
+/// A plain HTTP client for talking to the servers under test. It drops a pooled connection
+/// idle for 5 s, before the servers close one idle for their header timeout (10 s): with tokio's
+/// clock paused, both jump ahead together, and a connection the server had just closed would
+/// otherwise be reused.
 pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
+    reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(5))
+        .build()
+        .expect("a client")
 }
 
 /// A running gateway pointed at a simulator, and a key it accepts.

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use sha2::Digest as _;
+use wemeet_gateway::server::ConnectionLimits;
 use wemeet_gateway::simulator::Fault;
 use wemeet_gateway::simulator::demo::{NOT_STARTED_MEETING, SEED_MEETING};
 
@@ -109,4 +110,108 @@ async fn a_key_over_its_rate_gets_429_with_the_ratelimit_headers_and_others_go_o
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
+}
+
+/// A connection that sends half a request head and then nothing.
+async fn half_a_request(addr: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: slow\r\nX-Slow: ")
+        .await
+        .unwrap();
+    stream
+}
+
+/// What the server sends on `stream` before it closes it, waiting at most `within`; `None`
+/// when it was still open then.
+async fn until_closed(stream: &mut tokio::net::TcpStream, within: Duration) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut got = Vec::new();
+    tokio::time::timeout(within, async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|()| got)
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_after_the_header_timeout_and_others_are_served_meanwhile() {
+    let gateway = start_gateway_with(start_simulator(100_000).await, |settings| {
+        settings.connections = ConnectionLimits {
+            header_timeout: Duration::from_secs(1),
+            max_connections: 100,
+        };
+    })
+    .await;
+    let addr = gateway.base_url.trim_start_matches("http://").to_owned();
+    let started = std::time::Instant::now();
+    let mut slow = Vec::new();
+    for _ in 0..40 {
+        slow.push(half_a_request(&addr).await);
+    }
+    // Served meanwhile, promptly.
+    for _ in 0..5 {
+        let asked = std::time::Instant::now();
+        assert_eq!(gateway.get_without_key("/healthz").await.status(), 200);
+        assert!(asked.elapsed() < Duration::from_millis(500));
+    }
+    for stream in &mut slow {
+        assert!(
+            until_closed(stream, Duration::from_secs(5)).await.is_some(),
+            "a slow client is cut off"
+        );
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_new_connections_get_503_and_service_returns() {
+    let gateway = start_gateway_with(start_simulator(100_000).await, |settings| {
+        settings.connections = ConnectionLimits {
+            header_timeout: Duration::from_secs(2),
+            max_connections: 8,
+        };
+    })
+    .await;
+    let addr = gateway.base_url.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(half_a_request(&addr).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The ninth is answered 503 at once and closed, without its request being read.
+    let mut ninth = half_a_request(&addr).await;
+    let answer = until_closed(&mut ninth, Duration::from_secs(1))
+        .await
+        .expect("answered and closed at once");
+    let answer = String::from_utf8(answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    assert!(answer.contains("retry-after: 1"), "{answer}");
+    assert!(
+        answer.contains("urn:wemeet-gateway:problem:overloaded"),
+        "{answer}"
+    );
+    // Once the held connections time out, service returns.
+    for stream in &mut held {
+        until_closed(stream, Duration::from_secs(5)).await;
+    }
+    let response = gateway.get_without_key("/healthz").await;
+    assert_eq!(response.status(), 200);
+    let metrics = gateway.metrics().await;
+    assert!(
+        metrics.contains("gateway_connections_refused_total"),
+        "{metrics}"
+    );
 }

@@ -569,3 +569,57 @@ fn healthcheck_reports_whether_the_server_answers() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn sigterm_exits_within_the_header_timeout_however_many_slow_or_idle_connections_are_open() {
+    use tokio::io::AsyncWriteExt as _;
+    let (simulator, upstream) = start_simulator_process();
+    let (mut gateway, base, _log) = start_gateway_process(
+        &upstream,
+        SECRET_KEY,
+        &[
+            ("GATEWAY_SHUTDOWN_GRACE", "30s"),
+            ("GATEWAY_HEADER_TIMEOUT", "3s"),
+        ],
+    );
+    let addr = base.trim_start_matches("http://").to_owned();
+    // Half-sent requests, and keep-alive connections left idle after an answer.
+    let mut open = Vec::new();
+    for _ in 0..200 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        open.push(stream);
+    }
+    let http = http_client();
+    for _ in 0..20 {
+        let status = http
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+    let signalled = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &gateway.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = loop {
+        if let Some(status) = gateway.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(6),
+            "still draining after twice the header timeout (the grace is 30 s)"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    drop(open);
+    stop(simulator);
+}
