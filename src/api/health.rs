@@ -25,6 +25,10 @@ pub struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "shared")]
     pub redis: Option<&'static str>,
+    /// `failing` while the upstream keeps failing and calls to it are held back (stale lists are
+    /// served meanwhile, so the gateway stays ready); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<&'static str>,
 }
 
 /// Alive
@@ -42,13 +46,15 @@ pub async fn healthz() -> Json<Status> {
         status: "alive",
         reason: None,
         redis: None,
+        upstream: None,
     })
 }
 
 /// Ready to serve
 ///
 /// Ready unless the upstream has locked the gateway out: it rejects the gateway's credentials or
-/// clock, or the enterprise's daily quota is spent. Redis being unreachable does not make the
+/// clock, or the enterprise's daily quota is spent. An upstream that keeps failing leaves the
+/// gateway ready (it serves stale lists meanwhile); `upstream` says `failing` then. Redis being unreachable does not make the
 /// gateway unready (it serves on its own meanwhile); `redis` says `degraded` then.
 #[utoipa::path(
     get,
@@ -62,11 +68,13 @@ pub async fn healthz() -> Json<Status> {
 )]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let redis = state.redis_mode();
+    let upstream = state.upstream_failing().then_some("failing");
     match state.lockout() {
         None => Json(Status {
             status: "ready",
             reason: None,
             redis,
+            upstream,
         })
         .into_response(),
         Some(reason) => (
@@ -75,6 +83,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
                 status: "not_ready",
                 reason: Some(reason),
                 redis,
+                upstream,
             }),
         )
             .into_response(),

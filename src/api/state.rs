@@ -75,6 +75,11 @@ impl AppState {
         &self.inner.keys
     }
 
+    /// Whether calls to the upstream are held back because it keeps failing.
+    pub(super) fn upstream_failing(&self) -> bool {
+        self.inner.client.upstream_failing()
+    }
+
     /// Why the gateway is not ready, if it is not.
     pub(super) fn lockout(&self) -> Option<&'static str> {
         self.inner.client.lockout()

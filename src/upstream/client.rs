@@ -10,6 +10,7 @@ use reqwest::Url;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info_span, instrument, warn};
 
+use super::breaker::{Admission, Breaker, BreakerPolicy, Health};
 use super::error::{ErrorClass, UpstreamError};
 use super::pacer::Pacer;
 use super::query::ParticipantsQuery;
@@ -38,6 +39,8 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// How many times a per-minute quota rejection waits for the next minute before giving up.
     pub minute_waits: u32,
+    /// When repeated transient failures stop the calls for a while.
+    pub breaker: BreakerPolicy,
 }
 
 impl Default for RetryPolicy {
@@ -47,6 +50,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(5),
             minute_waits: 2,
+            breaker: BreakerPolicy::default(),
         }
     }
 }
@@ -228,6 +232,7 @@ struct Inner {
     list_deadline: Duration,
     retry: RetryPolicy,
     lockout: Lockout,
+    breaker: Breaker,
 }
 
 /// Whether the upstream has locked the gateway out: credentials, signature or clock rejected
@@ -318,6 +323,7 @@ impl UpstreamClient {
                 clock: WallClock::new(),
                 page_timeout: config.page_timeout,
                 list_deadline: config.list_deadline,
+                breaker: Breaker::new(config.retry.breaker),
                 retry: config.retry,
                 lockout: Lockout::default(),
             }),
@@ -368,6 +374,11 @@ impl UpstreamClient {
         .unwrap_or(Err(UpstreamError::Deadline(limit)));
         self.inner.lockout.note(&result);
         result
+    }
+
+    /// Whether calls are held back because the upstream keeps failing (for readiness).
+    pub fn upstream_failing(&self) -> bool {
+        self.inner.breaker.is_open()
     }
 
     /// Why the upstream is refusing this gateway, if it is (for readiness).
@@ -499,16 +510,26 @@ impl UpstreamClient {
         let target = query.page_target(pos, PAGE_SIZE);
         let policy = &self.inner.retry;
         let (mut retries, mut minute_waits) = (0, 0);
+        let breaker = &self.inner.breaker;
         for attempt in 1.. {
+            // An upstream that keeps failing is not asked (and no quota is spent) until its
+            // cool-down is over.
+            let probe = match breaker.admit() {
+                Admission::Go => false,
+                Admission::Probe => true,
+                Admission::Refused(wait) => return Err(UpstreamError::CircuitOpen(wait)),
+            };
             let permit = self.inner.quota.acquire_by(deadline).await;
             metrics::gauge!(crate::metrics::QUOTA_AVAILABLE)
                 .set(f64::from(self.inner.quota.available()));
-            match permit {
-                Permit::Go => {}
-                Permit::PastDeadline => {
-                    return Err(UpstreamError::Deadline(self.inner.list_deadline));
-                }
-                Permit::DaySpent => return Err(UpstreamError::DaySpent),
+            let refused = match permit {
+                Permit::Go => None,
+                Permit::PastDeadline => Some(UpstreamError::Deadline(self.inner.list_deadline)),
+                Permit::DaySpent => Some(UpstreamError::DaySpent),
+            };
+            if let Some(error) = refused {
+                breaker.record(probe, Health::Unknown);
+                return Err(error);
             }
             let span = info_span!(
                 "upstream_page",
@@ -537,9 +558,25 @@ impl UpstreamClient {
             metrics::counter!(crate::metrics::UPSTREAM_CALLS, "outcome" => outcome).increment(1);
             metrics::histogram!(crate::metrics::UPSTREAM_LATENCY).record(latency);
             let error = match result {
-                Ok(page) => return Ok(page),
+                Ok(page) => {
+                    breaker.record(probe, Health::Answered);
+                    return Ok(page);
+                }
                 Err(error) => error,
             };
+            let failing = error.class() == ErrorClass::Transient;
+            breaker.record(
+                probe,
+                if failing {
+                    Health::Failing
+                } else {
+                    Health::Unknown
+                },
+            );
+            if failing && breaker.is_open() {
+                // The upstream is down: retrying now would only spend quota.
+                return Err(error);
+            }
             self.inner.quota.note_refusal(error.class()).await;
             let retryable = matches!(error.class(), ErrorClass::Transient | ErrorClass::Replay)
                 || matches!(error, UpstreamError::Undecodable(_));

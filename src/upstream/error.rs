@@ -114,6 +114,9 @@ pub enum UpstreamError {
     /// usually comes whole the next time.
     #[error("undecodable upstream page: {0}")]
     Undecodable(String),
+    /// Not asked: the upstream kept failing, and its cool-down has this long to run.
+    #[error("the upstream keeps failing; it is asked again in {0:?}")]
+    CircuitOpen(Duration),
     /// The list was not complete within the deadline.
     #[error("the list was not fetched within {0:?}")]
     Deadline(Duration),
@@ -126,7 +129,7 @@ impl UpstreamError {
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::Api { class, .. } => *class,
-            Self::Transport(_) => ErrorClass::Transient,
+            Self::Transport(_) | Self::CircuitOpen(_) => ErrorClass::Transient,
             Self::Status(status) if *status >= 500 => ErrorClass::Transient,
             Self::Status(_) => ErrorClass::Protocol,
             Self::Protocol(_) | Self::Undecodable(_) => ErrorClass::Protocol,
@@ -140,6 +143,7 @@ impl UpstreamError {
         match self {
             Self::Api { status, .. } | Self::Status(status) => Some(*status),
             Self::Transport(_)
+            | Self::CircuitOpen(_)
             | Self::Protocol(_)
             | Self::Undecodable(_)
             | Self::Deadline(_)

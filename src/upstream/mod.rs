@@ -6,8 +6,10 @@
 //! - [`error`]: failures classified where they arise.
 //! - [`pacer`]: the outbound limiter shared by every fetch.
 //! - [`quota`]: the pacer, or the limiter every replica shares through Redis.
+//! - [`breaker`]: the circuit breaker that stops calls to an upstream that keeps failing.
 //! - [`client`]: the one send path and the paging loop over it.
 
+pub mod breaker;
 pub mod client;
 pub mod error;
 pub mod pacer;

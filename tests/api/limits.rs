@@ -215,3 +215,102 @@ async fn past_the_connection_cap_new_connections_get_503_and_service_returns() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn an_outage_costs_about_ten_calls_stale_answers_stay_fast_and_the_list_returns_soon() {
+    use wemeet_gateway::upstream::RetryPolicy;
+    use wemeet_gateway::upstream::breaker::BreakerPolicy;
+    // The production schedule, ten times faster: cool-downs of 0.2 s doubling to 1.5 s, and a
+    // 6-second outage (a minute's, scaled).
+    let gateway = start_gateway_with(start_simulator(100_000).await, |settings| {
+        settings.cache.ttl_ended = Duration::from_millis(500);
+        settings.rate_limit = 0; // 50 pollers on one key
+        settings.upstream.retry = RetryPolicy {
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(500),
+            breaker: BreakerPolicy {
+                threshold: 4,
+                cooldown: Duration::from_millis(200),
+                max_cooldown: Duration::from_millis(1500),
+            },
+            ..RetryPolicy::default()
+        };
+    })
+    .await;
+    let gateway = std::sync::Arc::new(gateway);
+    let path = format!("/meetings/{SEED_MEETING}/participants");
+    assert_eq!(gateway.get(&path).await.status(), 200);
+    gateway.upstream.simulator.inject(Fault {
+        http_status: Some(503),
+        ..Fault::default()
+    });
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let before = gateway.upstream_calls();
+    let outage = Duration::from_secs(6);
+    let started = std::time::Instant::now();
+    let pollers: Vec<_> = (0..50)
+        .map(|_| {
+            let gateway = gateway.clone();
+            let path = path.clone();
+            tokio::spawn(async move {
+                let mut slowest = Duration::ZERO;
+                while started.elapsed() < outage {
+                    let asked = std::time::Instant::now();
+                    let response = gateway.get(&path).await;
+                    assert_eq!(response.status(), 200, "a stale copy stands in");
+                    slowest = slowest.max(asked.elapsed());
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                slowest
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ready: serde_json::Value = gateway
+        .get_without_key("/readyz")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (ready["status"].as_str(), ready["upstream"].as_str()),
+        (Some("ready"), Some("failing"))
+    );
+    let stale = gateway.get(&path).await;
+    let status = stale.headers()["cache-status"].to_str().unwrap().to_owned();
+    assert!(status.contains("detail=stale-if-error"), "{status}");
+    let mut slowest = Duration::ZERO;
+    for poller in pollers {
+        slowest = slowest.max(poller.await.unwrap());
+    }
+    let calls = gateway.upstream_calls() - before;
+    assert!(calls <= 10, "{calls} upstream calls during the outage");
+    // The first caller waits for the one failing refresh (four quick tries); the rest are hits.
+    assert!(slowest < Duration::from_millis(600), "{slowest:?}");
+
+    // The upstream returns: within the longest cool-down and a little, the list is fresh again.
+    gateway.upstream.simulator.clear_faults();
+    let back = std::time::Instant::now();
+    loop {
+        let response = gateway.get(&path).await;
+        let status = response.headers()["cache-status"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        if !status.contains("stale") {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(3),
+            "not refreshed: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ready: serde_json::Value = gateway
+        .get_without_key("/readyz")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(ready["upstream"].is_null(), "{ready}");
+}
