@@ -156,22 +156,28 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Largest webhook delivery accepted.
 const MAX_DELIVERY_BYTES: usize = 1024 * 1024;
 
-/// Reads a body that the API's routes (which take none) were sent anyway, within the body
-/// limit that wraps it: a chunked body has no length to refuse up front, and one left unread
-/// would be accepted whatever its size. Past the limit: 413.
+/// The body limit of the routes that take no body: a body declared larger is refused at once;
+/// any other is read (a chunked body has no length to refuse up front, and one left unread would
+/// be accepted whatever its size) and refused past the limit. Requests whose body is known to be
+/// empty pass untouched.
 async fn read_any_body(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     use http_body::Body as _;
-    if request.body().size_hint().exact() == Some(0) {
+    let hint = request.body().size_hint();
+    if hint.exact() == Some(0) {
         return next.run(request).await;
     }
+    let too_large = || crate::error::ApiError::PayloadTooLarge.into_response();
+    if hint.lower() > MAX_BODY_BYTES as u64 {
+        return too_large();
+    }
     let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, usize::MAX).await {
+    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => next.run(Request::from_parts(parts, bytes.into())).await,
-        Err(_) => crate::error::ApiError::PayloadTooLarge.into_response(),
+        Err(_) => too_large(),
     }
 }
 
@@ -183,7 +189,8 @@ pub fn routes(max_in_flight: usize) -> (Router<AppState>, utoipa::openapi::OpenA
         .layer(RequestBodyLimitLayer::new(MAX_DELIVERY_BYTES));
     // Past the cap a request is refused at once (503, Retry-After), not queued: a queue would
     // only make every caller wait. Health and metrics stay outside it, so that probes and
-    // scrapes still answer under load.
+    // scrapes still answer under load. Each group's layers are applied in one `layer` call:
+    // every call wraps each route once more (a boxed service and a future per request).
     let in_flight = Arc::new(Semaphore::new(max_in_flight));
     let lists = OpenApiRouter::new()
         .routes(routes!(participants::list_participants))
@@ -191,19 +198,21 @@ pub fn routes(max_in_flight: usize) -> (Router<AppState>, utoipa::openapi::OpenA
         .routes(routes!(participants::drop_cached))
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(read_any_body))
                 .layer(HandleErrorLayer::new(|_: BoxError| async {
                     crate::error::ApiError::Overloaded
                 }))
                 .load_shed()
                 .layer(GlobalConcurrencyLimitLayer::with_semaphore(in_flight)),
         );
-    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(lists)
+    let operations = OpenApiRouter::new()
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
-        .layer(axum::middleware::from_fn(read_any_body))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(read_any_body));
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(lists)
+        .merge(operations)
         .merge(webhooks)
         .split_for_parts();
     // Applied here, once every path is in the document.

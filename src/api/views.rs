@@ -89,28 +89,37 @@ impl ViewParams {
                 ));
             }
         };
-        let tz_name = self.tz.as_deref().unwrap_or(DEFAULT_TZ);
-        let known = tz_name.len() <= MAX_TZ_LEN && !tz_name.is_empty();
-        let tz = known
-            .then(|| TimeZone::get(tz_name).ok())
-            .flatten()
-            .ok_or_else(|| {
-                InvalidParameter::new(
-                    "tz",
-                    "must be an IANA time zone name, such as Asia/Shanghai or UTC",
-                )
-            })?;
+        // The zone is looked up only when given or needed: a JSON answer has no use for it.
+        let zone = match (self.tz, csv) {
+            (None, false) => None,
+            (name, _) => Some(zone(name.as_deref().unwrap_or(DEFAULT_TZ))?),
+        };
         Ok(View {
             of,
             csv,
             still_in,
             // JSON answers carry no zone: one rendering serves every `tz`.
-            tz: csv.then(|| Zone {
-                name: tz_name.to_owned(),
-                tz,
-            }),
+            tz: zone.filter(|_| csv),
         })
     }
+}
+
+/// A time zone by its IANA name, from the bundled database.
+fn zone(name: &str) -> Result<Zone, InvalidParameter> {
+    let known = name.len() <= MAX_TZ_LEN && !name.is_empty();
+    let tz = known
+        .then(|| TimeZone::get(name).ok())
+        .flatten()
+        .ok_or_else(|| {
+            InvalidParameter::new(
+                "tz",
+                "must be an IANA time zone name, such as Asia/Shanghai or UTC",
+            )
+        })?;
+    Ok(Zone {
+        name: name.to_owned(),
+        tz,
+    })
 }
 
 /// Whether `Accept` prefers `text/csv` to JSON: an explicit `text/csv` item with a higher
