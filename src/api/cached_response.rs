@@ -208,19 +208,30 @@ fn if_none_match(request: &HeaderMap, etag: &HeaderValue) -> bool {
         .any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
 }
 
-/// Whether `Accept-Encoding` allows gzip: an explicit `gzip` (or `x-gzip`) item decides by its
-/// q-value; otherwise `*` does; otherwise no.
-pub fn accepts_gzip(request: &HeaderMap) -> bool {
-    let mut gzip = None;
-    let mut any = None;
-    for item in list_items(request, header::ACCEPT_ENCODING) {
+/// The items of a negotiation header (`Accept`, `Accept-Encoding`) with their q-values: 1 when
+/// absent, 0 when unreadable.
+pub fn weighted_items(
+    request: &HeaderMap,
+    name: header::HeaderName,
+) -> impl Iterator<Item = (&str, f32)> {
+    list_items(request, name).map(|item| {
         let mut parts = item.split(';').map(str::trim);
-        let coding = parts.next().unwrap_or_default();
+        let value = parts.next().unwrap_or_default();
         let q = parts
             .filter_map(|p| p.split_once('='))
             .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
             .map_or(Some(1.0), |(_, v)| v.trim().parse::<f32>().ok())
             .unwrap_or(0.0);
+        (value, q)
+    })
+}
+
+/// Whether `Accept-Encoding` allows gzip: an explicit `gzip` (or `x-gzip`) item decides by its
+/// q-value; otherwise `*` does; otherwise no.
+pub fn accepts_gzip(request: &HeaderMap) -> bool {
+    let mut gzip = None;
+    let mut any = None;
+    for (coding, q) in weighted_items(request, header::ACCEPT_ENCODING) {
         if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
             gzip = Some(q > 0.0);
         } else if coding == "*" {

@@ -126,19 +126,7 @@ fn zone(name: &str) -> Result<Zone, InvalidParameter> {
 /// q-value than any explicit `application/json` one. Anything else gets the default, JSON.
 fn prefers_csv(request: &HeaderMap) -> bool {
     let (mut csv, mut json) = (0.0f32, 0.0f32);
-    for item in request
-        .get_all(header::ACCEPT)
-        .into_iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-    {
-        let mut parts = item.split(';').map(str::trim);
-        let media = parts.next().unwrap_or_default();
-        let q = parts
-            .filter_map(|p| p.split_once('='))
-            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
-            .map_or(Some(1.0), |(_, v)| v.trim().parse::<f32>().ok())
-            .unwrap_or(0.0);
+    for (media, q) in cached_response::weighted_items(request, header::ACCEPT) {
         if media.eq_ignore_ascii_case("text/csv") {
             csv = csv.max(q);
         } else if media.eq_ignore_ascii_case("application/json") {
