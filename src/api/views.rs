@@ -7,7 +7,10 @@ use std::hash::{Hash, Hasher};
 use std::io::Write as _;
 use std::sync::Arc;
 
+use axum::extract::Path;
+use axum::extract::rejection::PathRejection;
 use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -15,10 +18,6 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
-
-use axum::extract::Path;
-use axum::extract::rejection::PathRejection;
-use axum::response::Response;
 
 use super::AppState;
 use super::attendance::{self, Attendee, Visit};
