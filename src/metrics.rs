@@ -46,6 +46,8 @@ pub const WEBHOOK_REFUSED: &str = "gateway_webhook_refused_total";
 /// 1 while calls to the upstream are held back because it keeps failing (the circuit breaker
 /// is open or probing), else 0.
 pub const CIRCUIT_OPEN: &str = "gateway_upstream_circuit_open";
+/// Retries not made because the retry budget (a fifth of first attempts) was spent.
+pub const RETRIES_REFUSED: &str = "gateway_upstream_retries_refused_total";
 /// Connections refused because the gateway held `GATEWAY_MAX_CONNECTIONS` already.
 pub const CONNECTIONS_REFUSED: &str = "gateway_connections_refused_total";
 /// Views of cached lists made (attendance, CSV, people still in), by view and format; a

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 use tokio::time::Instant;
+use tower::retry::budget::{Budget, TpsBudget};
 use tracing::{Instrument, debug, info_span, instrument, warn};
 
 use super::breaker::{Admission, Breaker, BreakerPolicy, Health};
@@ -41,6 +42,44 @@ pub struct RetryPolicy {
     pub minute_waits: u32,
     /// When repeated transient failures stop the calls for a while.
     pub breaker: BreakerPolicy,
+    /// How many retries all lists together may make, whatever each page's own allowance.
+    pub budget: RetryBudget,
+}
+
+/// A retry budget shared by every fetch: retries may be at most `ratio` of the first attempts
+/// made over the last `window`, plus `floor_per_second` so that a quiet gateway can still retry a
+/// lone failure. Under a partial outage this keeps retries from multiplying the load on the
+/// upstream (and the quota spent) when the circuit breaker has not opened.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryBudget {
+    /// The sliding window first attempts are counted over (1 to 60 s).
+    pub window: Duration,
+    /// Retries allowed per first attempt.
+    pub ratio: f32,
+    /// Retries allowed each second on top of the ratio.
+    pub floor_per_second: u32,
+}
+
+impl Default for RetryBudget {
+    /// A fifth of first attempts over 10 s, plus one retry a second.
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(10),
+            ratio: 0.2,
+            floor_per_second: 1,
+        }
+    }
+}
+
+impl RetryBudget {
+    fn tokens(self) -> TpsBudget {
+        TpsBudget::new(
+            self.window
+                .clamp(Duration::from_secs(1), Duration::from_secs(60)),
+            self.floor_per_second,
+            self.ratio.clamp(0.0, 1000.0),
+        )
+    }
 }
 
 impl Default for RetryPolicy {
@@ -51,6 +90,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(5),
             minute_waits: 2,
             breaker: BreakerPolicy::default(),
+            budget: RetryBudget::default(),
         }
     }
 }
@@ -233,6 +273,8 @@ struct Inner {
     retry: RetryPolicy,
     lockout: Lockout,
     breaker: Breaker,
+    /// Shared by every fetch: a first attempt deposits, a retry withdraws.
+    retry_budget: TpsBudget,
 }
 
 /// Whether the upstream has locked the gateway out: credentials, signature or clock rejected
@@ -324,6 +366,7 @@ impl UpstreamClient {
                 page_timeout: config.page_timeout,
                 list_deadline: config.list_deadline,
                 breaker: Breaker::new(config.retry.breaker),
+                retry_budget: config.retry.budget.tokens(),
                 retry: config.retry,
                 lockout: Lockout::default(),
             }),
@@ -519,6 +562,9 @@ impl UpstreamClient {
                 Admission::Probe => true,
                 Admission::Refused(wait) => return Err(UpstreamError::CircuitOpen(wait)),
             };
+            if attempt == 1 {
+                self.inner.retry_budget.deposit();
+            }
             let permit = self.inner.quota.acquire_by(deadline).await;
             metrics::gauge!(crate::metrics::QUOTA_AVAILABLE)
                 .set(f64::from(self.inner.quota.available()));
@@ -582,6 +628,10 @@ impl UpstreamClient {
                 || matches!(error, UpstreamError::Undecodable(_));
             let wait = match error.class() {
                 _ if retryable && retries < policy.max_retries => {
+                    if !self.inner.retry_budget.withdraw() {
+                        metrics::counter!(crate::metrics::RETRIES_REFUSED).increment(1);
+                        return Err(error);
+                    }
                     retries += 1;
                     backoff(policy, retries)
                 }

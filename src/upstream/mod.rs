@@ -20,7 +20,7 @@ pub mod wire;
 
 pub use client::{
     ClientConfig, Completeness, FetchProgress, ListHead, PAGE_SIZE, PageSink, ParticipantList,
-    RECORD_CAP, RetryPolicy, UpstreamClient,
+    RECORD_CAP, RetryBudget, RetryPolicy, UpstreamClient,
 };
 pub use error::{ErrorClass, UpstreamError};
 pub use query::{InvalidParameter, Operator, ParticipantsQuery};

@@ -161,6 +161,51 @@ async fn transient_failures_are_retried_three_times_then_reported() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn retries_stay_within_a_fifth_of_first_attempts_when_the_breaker_stays_closed() {
+    use wemeet_gateway::upstream::RetryBudget;
+    use wemeet_gateway::upstream::breaker::BreakerPolicy;
+    // Every call fails, and the breaker is set never to open: only the budget bounds retries.
+    // Without it, ten one-page lists would cost 40 calls.
+    let upstream = start_simulator(100_000).await;
+    upstream.simulator.inject(error(41, None));
+    let mut config = client_config(&upstream);
+    config.retry.breaker = BreakerPolicy {
+        threshold: u32::MAX,
+        ..BreakerPolicy::default()
+    };
+    config.retry.budget = RetryBudget {
+        floor_per_second: 0,
+        ..RetryBudget::default()
+    };
+    let client = UpstreamClient::new(config).unwrap();
+    for _ in 0..10 {
+        let err = client
+            .fetch_participants(&query(SEED_MEETING))
+            .await
+            .unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Transient);
+    }
+    // Ten first attempts earn two retries: the fifth and the tenth list get one each.
+    assert_eq!(upstream.simulator.counters().calls, 12);
+
+    // The floor: one retry a second even with no first attempts to earn it.
+    let upstream = start_simulator(100_000).await;
+    upstream.simulator.inject(error(41, Some(1)));
+    let mut config = client_config(&upstream);
+    config.retry.budget = RetryBudget {
+        ratio: 0.0,
+        ..RetryBudget::default()
+    };
+    let list = UpstreamClient::new(config)
+        .unwrap()
+        .fetch_participants(&query(SEED_MEETING))
+        .await
+        .unwrap();
+    assert_eq!(list.participants.len(), 2);
+    assert_eq!(upstream.simulator.counters().calls, 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_replay_rejection_is_retried_with_a_fresh_nonce() {
     assert_eq!(fetch_with_fault(error(190301, Some(1))).await, (Ok(2), 2));
 }
