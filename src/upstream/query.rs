@@ -747,3 +747,149 @@ mod tests {
         assert!(checked >= 8);
     }
 }
+
+/// Properties of the query parser over generated input: it never panics, every refusal names a
+/// known parameter, and whatever a caller may spell a valid query as reaches the upstream as the
+/// same values, in the same order.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+
+    /// Text as a caller's query string may hold it: the parameter names, form syntax, escapes
+    /// (valid and not) and any Unicode.
+    fn raw_query() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            prop::sample::select(PARAMETERS.to_vec()).prop_map(str::to_owned),
+            prop::sample::select(vec!["=", "&", "+", "%", "%2", "%FF", "%00", ";", "-1"])
+                .prop_map(str::to_owned),
+            "[0-9]{1,14}",
+            any::<String>(),
+        ];
+        prop::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
+    }
+
+    /// A value written the way some caller writes it: each character percent-encoded or not.
+    fn spelled(value: &str, escape: &[bool]) -> String {
+        let mut out = String::new();
+        for (i, c) in value.chars().enumerate() {
+            let literal = c.is_ascii_alphanumeric() || "-._~".contains(c);
+            if literal && !escape.get(i).copied().unwrap_or(false) {
+                out.push(c);
+            } else {
+                let mut buf = [0; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+        }
+        out
+    }
+
+    /// A valid window by the upstream's rules, as (start, end) around [`NOW`].
+    fn window() -> impl Strategy<Value = (Option<i64>, Option<i64>)> {
+        let recent = NOW - MAX_WINDOW_SECS + LONE_BOUND_SLACK_SECS..=NOW;
+        prop_oneof![
+            Just((None, None)),
+            recent.clone().prop_map(|s| (Some(s), None)),
+            recent.prop_map(|e| (None, Some(e))),
+            (0..NOW, 0..=MAX_WINDOWS * MAX_WINDOW_SECS)
+                .prop_map(|(s, len)| (Some(s), Some(s + len))),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(Config::with_cases(10_000))]
+
+        #[test]
+        fn any_query_string_is_a_query_or_a_refusal_naming_a_parameter(
+            raw in raw_query(),
+            meeting in prop_oneof!["[0-9]{1,40}", any::<String>()],
+        ) {
+            let fallback = Operator::user_id("owner1").expect("valid");
+            let outcome = ParticipantsParams::from_query_string(&raw)
+                .and_then(|params| params.into_query(&meeting, Some(&fallback), NOW));
+            if let Err(refusal) = outcome {
+                prop_assert!(
+                    PARAMETERS.contains(&refusal.parameter),
+                    "{} is not a parameter", refusal.parameter
+                );
+            }
+        }
+
+        #[test]
+        fn a_valid_query_reaches_the_upstream_with_its_values_however_it_was_spelled(
+            meeting in "[0-9]{1,32}",
+            sub in proptest::option::of("[0-9]{1,32}"),
+            userid in "[A-Za-z0-9._@+-]{1,64}",
+            (start, end) in window(),
+            escape in prop::collection::vec(any::<bool>(), 64),
+            noise in proptest::option::of("[a-z_]{1,8}=[^&]{0,8}"),
+            turn in any::<usize>(),
+        ) {
+            let mut pairs = vec![format!("userid={}", spelled(&userid, &escape))];
+            if let Some(sub) = &sub {
+                pairs.push(format!("sub_meeting_id={}", spelled(sub, &escape)));
+            }
+            if let Some(start) = start {
+                pairs.push(format!("start_time={start}"));
+            }
+            if let Some(end) = end {
+                pairs.push(format!("end_time={end}"));
+            }
+            // An unknown parameter (a cache buster) is ignored wherever it stands.
+            pairs.extend(noise.filter(|n| !PARAMETERS.iter().any(|p| n.starts_with(&format!("{p}=")))));
+            let turn = turn % pairs.len();
+            pairs.rotate_left(turn);
+            let raw = pairs.join("&");
+
+            let query = ParticipantsParams::from_query_string(&raw)
+                .and_then(|p| p.into_query(&meeting, None, NOW))
+                .map_err(|e| TestCaseError::fail(format!("{raw}: {e:?}")))?;
+            let target = query.page_target(7, 100);
+            let (path, sent) = target.split_once('?').expect("a query");
+            prop_assert_eq!(path, format!("/v1/meetings/{meeting}/participants"));
+            let sent: Vec<(String, String)> =
+                form_urlencoded::parse(sent.as_bytes()).into_owned().collect();
+            let mut want: Vec<(String, String)> = Vec::new();
+            let mut put = |k: &str, v: String| want.push((k.to_owned(), v));
+            if let Some(sub) = sub {
+                put("sub_meeting_id", sub);
+            }
+            put("userid", userid);
+            if let Some(start) = start {
+                put("start_time", start.to_string());
+            }
+            if let Some(end) = end {
+                put("end_time", end.to_string());
+            }
+            put("pos", "7".into());
+            put("size", "100".into());
+            prop_assert_eq!(sent, want);
+        }
+
+        #[test]
+        fn a_parameter_given_twice_is_refused_by_name(
+            name in prop::sample::select(
+                PARAMETERS.iter().copied().filter(|p| *p != "meeting_id").collect::<Vec<_>>()
+            ),
+            first in "[0-9a-z]{0,6}",
+            second in "[0-9a-z]{0,6}",
+        ) {
+            let raw = format!("{name}={first}&x=1&{name}={second}");
+            let refusal = ParticipantsParams::from_query_string(&raw).expect_err("twice");
+            prop_assert_eq!(refusal.parameter, name);
+        }
+
+        #[test]
+        fn an_operator_is_accepted_exactly_when_it_keeps_to_its_alphabet(text in any::<String>()) {
+            let allowed = (1..=MAX_OPERATOR_LEN).contains(&text.len())
+                && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.@+".contains(&b));
+            prop_assert_eq!(Operator::user_id(&text).is_ok(), allowed);
+        }
+    }
+}
