@@ -848,3 +848,86 @@ mod tests {
         }
     }
 }
+
+/// Properties of what is signed and what is sent, over generated queries and credentials: the
+/// URL carries the signed target byte for byte, a receiver reading the target from the request
+/// line verifies the signature, and a target changed in any byte does not.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::simulator::auth::{ReplayGuard, verify};
+    use crate::upstream::query::Operator;
+
+    prop_compose! {
+        fn query()(
+            meeting in "[0-9]{1,32}",
+            sub in proptest::option::of("[0-9]{1,32}"),
+            operator in "[A-Za-z0-9._@+-]{1,64}",
+            rooms in any::<bool>(),
+            start in proptest::option::of(0..999_999_999_999_i64),
+            length in 0..372 * 86_400_i64,
+        ) -> ParticipantsQuery {
+            let operator = if rooms {
+                Operator::operator_id(&operator, 3)
+            } else {
+                Operator::user_id(&operator)
+            };
+            let mut query = ParticipantsQuery::new(&meeting, operator.expect("valid"))
+                .expect("valid");
+            if let Some(sub) = sub {
+                query = query.with_sub_meeting(&sub).expect("valid");
+            }
+            if let Some(start) = start {
+                query = query.with_window(Some(start), Some(start + length), 0).expect("valid");
+            }
+            query
+        }
+    }
+
+    proptest! {
+        #![proptest_config(Config::with_cases(10_000))]
+
+        #[test]
+        fn the_target_sent_is_the_target_signed_and_no_other_verifies(
+            query in query(),
+            pos in 0..i64::MAX,
+            size in 1..=100u32,
+            port in 1..=u16::MAX,
+            secret_id in "[!-~]{1,40}",
+            secret_key in ".{1,64}",
+            nonce in 1..u64::MAX,
+            changed_at in any::<prop::sample::Index>(),
+        ) {
+            let target = query.page_target(pos, size);
+            let base = origin(&format!("http://127.0.0.1:{port}")).expect("origin");
+            let url = page_url(&base, &target).expect("url");
+            prop_assert_eq!(format!("{}?{}", url.path(), url.query().unwrap_or_default()), target.as_str());
+            // What a server reads from the request line.
+            let uri: http::Uri = url.as_str().parse().expect("a URI");
+            let received = uri.path_and_query().expect("a target").as_str();
+            prop_assert_eq!(received, target.as_str());
+
+            let credentials = Credentials::new(
+                "200000001",
+                None,
+                secret_id,
+                SecretString::from(secret_key),
+            ).expect("valid");
+            let now = 1_800_000_000;
+            let headers = signed_headers(&credentials, "GET", &target, b"", now as u64, nonce);
+            let verified = verify(&headers, "GET", received, b"", &credentials, now, &ReplayGuard::new());
+            prop_assert!(verified.is_ok(), "{:?}", verified.err().map(|e| e.code));
+
+            let mut changed = target.into_bytes();
+            let at = changed_at.index(changed.len());
+            changed[at] = if changed[at] == b'0' { b'1' } else { b'0' };
+            let changed = String::from_utf8(changed).expect("ASCII");
+            let refused = verify(&headers, "GET", &changed, b"", &credentials, now, &ReplayGuard::new());
+            prop_assert_eq!(refused.map_err(|e| e.code), Err(200003));
+        }
+    }
+}

@@ -344,3 +344,231 @@ mod tests {
         assert_eq!(err.error_info.new_error_code, Some(9003));
     }
 }
+
+/// Properties of the wire decoder over generated pages: every value the upstream may spell
+/// several ways decodes to the same record, and no body (garbage, huge numbers, names that are
+/// not UTF-8) makes it panic or wrap a number.
+#[cfg(test)]
+mod properties {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+    use serde_json::{Map, Value, json};
+
+    use super::*;
+    use crate::upstream::UpstreamError;
+    use crate::upstream::client::decode;
+
+    /// How a field is spelled on the wire: a value, or one of the spellings of "none".
+    #[derive(Debug, Clone)]
+    enum Spelling {
+        Plain(Value),
+        Absent,
+    }
+
+    /// An optional integer, spelled as a number, a numeric string (maybe padded with spaces),
+    /// or a whole float; none as absent, `null` or `""`.
+    fn int_field(value: Option<i64>, how: u8) -> Spelling {
+        match value {
+            None => match how % 3 {
+                0 => Spelling::Absent,
+                1 => Spelling::Plain(Value::Null),
+                _ => Spelling::Plain(json!("")),
+            },
+            Some(v) => Spelling::Plain(match how % 4 {
+                0 => json!(v),
+                1 => json!(v.to_string()),
+                2 => json!(format!(" {v} ")),
+                _ if v.unsigned_abs() < 1 << 52 => json!(v as f64),
+                _ => json!(v),
+            }),
+        }
+    }
+
+    fn flag_field(value: Option<bool>, how: u8) -> Spelling {
+        match value {
+            None => int_field(None, how),
+            Some(v) => Spelling::Plain(match how % 4 {
+                0 => json!(v),
+                1 => json!(u8::from(v)),
+                2 => json!(if v { "true" } else { "false" }),
+                _ => json!(if v { "1" } else { "0" }),
+            }),
+        }
+    }
+
+    fn text_field(value: Option<&str>, how: u8) -> Spelling {
+        match value {
+            None => match how % 2 {
+                0 => Spelling::Absent,
+                _ => Spelling::Plain(Value::Null),
+            },
+            Some(v) => Spelling::Plain(json!(v)),
+        }
+    }
+
+    fn put(object: &mut Map<String, Value>, key: &str, field: Spelling) {
+        if let Spelling::Plain(value) = field {
+            object.insert(key.to_owned(), value);
+        }
+    }
+
+    fn text() -> impl Strategy<Value = Option<Box<str>>> {
+        proptest::option::of(any::<String>().prop_map(String::into_boxed_str))
+    }
+
+    prop_compose! {
+        /// A record as the upstream holds it; the name is base64 of any bytes, UTF-8 or not.
+        fn record()(
+            ids in (text(), text(), text(), text()),
+            name in proptest::option::of(prop::collection::vec(any::<u8>(), 0..40)),
+            join_time in any::<i64>(),
+            left_time in proptest::option::of(any::<i64>()),
+            ints in (proptest::option::of(any::<i64>()), proptest::option::of(any::<i64>()),
+                     proptest::option::of(any::<i64>()), proptest::option::of(any::<i64>())),
+            flags in proptest::collection::vec(proptest::option::of(any::<bool>()), 4),
+            more in (text(), text(), text(), text(), text(), text()),
+        ) -> Participant {
+            Participant {
+                userid: ids.0,
+                ms_open_id: ids.1,
+                uuid: ids.2,
+                open_id: ids.3,
+                user_name: name.map(|bytes| BASE64.encode(bytes).into_boxed_str()),
+                is_enterprise_user: flags[0],
+                phone: more.0,
+                join_time,
+                left_time,
+                instanceid: ints.0,
+                user_role: ints.1,
+                webinar_member_role: ints.2,
+                ip: more.1,
+                location: more.2,
+                link_type: more.3,
+                join_type: ints.3,
+                net: more.4,
+                app_version: more.5,
+                audio_state: flags[1],
+                video_state: flags[2],
+                screen_shared_state: flags[3],
+                customer_data: None,
+            }
+        }
+    }
+
+    /// The record on the wire, each field spelled as `how` picks.
+    fn spelled(p: &Participant, how: &[u8]) -> Value {
+        let mut o = Map::new();
+        let mut h = how.iter().copied().cycle();
+        let mut next = move || h.next().unwrap_or(0);
+        for (key, value) in [
+            ("userid", &p.userid),
+            ("ms_open_id", &p.ms_open_id),
+            ("uuid", &p.uuid),
+            ("open_id", &p.open_id),
+            ("user_name", &p.user_name),
+            ("phone", &p.phone),
+            ("IP", &p.ip),
+            ("location", &p.location),
+            ("link_type", &p.link_type),
+            ("net", &p.net),
+            ("app_version", &p.app_version),
+            ("customer_data", &p.customer_data),
+        ] {
+            put(&mut o, key, text_field(value.as_deref(), next()));
+        }
+        put(&mut o, "join_time", int_field(Some(p.join_time), next()));
+        for (key, value) in [
+            ("left_time", p.left_time),
+            ("instanceid", p.instanceid),
+            ("user_role", p.user_role),
+            ("webinar_member_role", p.webinar_member_role),
+            ("join_type", p.join_type),
+        ] {
+            put(&mut o, key, int_field(value, next()));
+        }
+        for (key, value) in [
+            ("is_enterprise_user", p.is_enterprise_user),
+            ("audio_state", p.audio_state),
+            ("video_state", p.video_state),
+            ("screen_shared_state", p.screen_shared_state),
+        ] {
+            put(&mut o, key, flag_field(value, next()));
+        }
+        o.insert("a_field_from_the_future".into(), json!({"x": [1, "2"]}));
+        Value::Object(o)
+    }
+
+    /// A JSON number or string outside `i64`, in one of the ways a broken upstream could send it.
+    fn out_of_range() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (i64::MAX as u64 + 1..=u64::MAX).prop_map(|v| v.to_string()),
+            (i64::MAX as u64 + 1..=u64::MAX).prop_map(|v| format!("\"{v}\"")),
+            "-?[1-9][0-9]{19,40}",
+            "\"-?[1-9][0-9]{19,40}\"",
+            (9.0e15f64..1.0e300).prop_map(|v| format!("{v:e}")),
+            "-?[0-9]{1,6}\\.[0-9]*[1-9]",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(Config::with_cases(10_000))]
+
+        #[test]
+        fn a_page_decodes_to_its_records_however_each_value_is_spelled(
+            records in prop::collection::vec(record(), 0..4),
+            how in prop::collection::vec(any::<u8>(), 1..64),
+            has_remaining in any::<bool>(),
+            next_pos in proptest::option::of(0..i64::MAX),
+            total_count in proptest::option::of(0..i64::MAX),
+        ) {
+            let mut page = Map::new();
+            page.insert("participants".into(), records.iter().map(|r| spelled(r, &how)).collect());
+            put(&mut page, "has_remaining", flag_field(Some(has_remaining), how[0]));
+            put(&mut page, "next_pos", int_field(next_pos, how[0]));
+            put(&mut page, "total_count", int_field(total_count, how[how.len() / 2]));
+            let body = serde_json::to_vec(&page).expect("serialises");
+            let decoded = decode(200, &body).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(decoded.participants, records);
+            prop_assert_eq!(decoded.has_remaining, has_remaining);
+            prop_assert_eq!((decoded.next_pos, decoded.total_count), (next_pos, total_count));
+        }
+
+        #[test]
+        fn a_number_outside_i64_is_an_undecodable_page_never_a_wrapped_value(
+            field in prop::sample::select(vec!["join_time", "left_time", "instanceid", "user_role", "next_pos", "total_count"]),
+            number in out_of_range(),
+        ) {
+            let record = if matches!(field, "next_pos" | "total_count") {
+                format!(r#"{{"join_time": 1}}], "{field}": {number}, "x": [0"#)
+            } else {
+                format!(r#"{{"join_time": 1, "{field}": {number}}}"#)
+            };
+            let body = format!(r#"{{"participants": [{record}]}}"#);
+            let outcome = decode(200, body.as_bytes());
+            prop_assert!(
+                matches!(outcome, Err(UpstreamError::Undecodable(_))),
+                "{body}: {outcome:?}"
+            );
+        }
+
+        #[test]
+        fn any_body_with_any_status_is_a_page_or_a_classified_error(
+            status in prop_oneof![Just(200u16), 100u16..600],
+            body in prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..200),
+                any::<String>().prop_map(String::into_bytes),
+                "[{}\\[\\],:\"0-9a-z_ .e+-]{0,80}".prop_map(String::into_bytes),
+                "[0-9a-z_]{0,12}".prop_map(|k| format!(r#"{{"participants":[{{"join_time":"1","{k}":[]}}],"error_info":{{"error_code":"{k}"}}}}"#).into_bytes()),
+            ],
+        ) {
+            match decode(status, &body) {
+                Ok(_) => prop_assert_eq!(status, 200),
+                Err(UpstreamError::Undecodable(_)) => prop_assert_eq!(status, 200),
+                Err(UpstreamError::Api { .. } | UpstreamError::Status(_)) => {}
+                Err(other) => prop_assert!(false, "unexpected {other:?}"),
+            }
+        }
+    }
+}
