@@ -56,6 +56,14 @@ pub enum BuildError {
 impl Gateway {
     /// Builds the gateway from its settings and binds its listener.
     pub async fn build(settings: Settings) -> Result<Self, BuildError> {
+        // Views of the lists (attendance, CSV) are kept in an eighth of the lists' budget again.
+        let views_max_bytes = settings.cache.max_bytes / 8;
+        crate::metrics::limits(
+            settings.upstream.calls_per_minute,
+            settings.upstream.calls_per_day,
+            settings.cache.max_bytes,
+            views_max_bytes,
+        );
         let (client, redis) = match &settings.redis {
             None => (UpstreamClient::new(settings.upstream)?, None),
             Some(shared) => {
@@ -75,8 +83,7 @@ impl Gateway {
             }
         };
         let shared = redis.clone().map(SharedLists::new);
-        // Views of the lists (attendance, CSV) are kept in an eighth of the lists' budget again.
-        let views = Views::new(settings.cache.max_bytes / 8);
+        let views = Views::new(views_max_bytes);
         let cache =
             ParticipantCache::new(client.clone(), settings.cache, api::render, shared.clone());
         // Events are applied to the cached lists in the order they came.

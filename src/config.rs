@@ -451,6 +451,7 @@ impl ServeArgs {
                 base_url: upstream.api_base,
                 credentials,
                 calls_per_minute: upstream.calls_per_minute,
+                calls_per_day: upstream.calls_per_day,
                 page_timeout: upstream.page_timeout,
                 list_deadline: upstream.fetch_deadline,
                 retry: RetryPolicy::default(),

@@ -54,6 +54,49 @@ pub const CONNECTIONS_REFUSED: &str = "gateway_connections_refused_total";
 /// repeated request is served from the one made.
 pub const VIEW_RENDERS: &str = "gateway_view_renders_total";
 
+/// 1 while the upstream refuses this gateway's credentials, signature or clock, or its day's
+/// quota is spent (`/readyz` says which), else 0.
+pub const LOCKOUT: &str = "gateway_upstream_lockout";
+/// The configured upstream calls per minute (the whole cluster's when Redis is shared).
+pub const QUOTA_PER_MINUTE: &str = "gateway_upstream_quota_calls_per_minute";
+/// The configured upstream calls per day (`WEMEET_CALLS_PER_DAY`).
+pub const QUOTA_PER_DAY: &str = "gateway_upstream_quota_calls_per_day";
+/// The byte bound of the cached lists (`GATEWAY_CACHE_MAX_BYTES`).
+pub const CACHE_MAX_BYTES: &str = "gateway_cache_max_bytes";
+/// The byte bound of the kept views (attendance, CSV): an eighth of the lists' bound.
+pub const VIEWS_MAX_BYTES: &str = "gateway_views_max_bytes";
+/// Tasks alive on the gateway's runtime (connections, fetches, background work).
+pub const TASKS: &str = "gateway_tokio_alive_tasks";
+
+/// The limits a gateway runs with, as gauges, so that alerts can compare use with them.
+pub fn limits(
+    calls_per_minute: u32,
+    calls_per_day: u32,
+    cache_max_bytes: u64,
+    views_max_bytes: u64,
+) {
+    handle();
+    metrics::gauge!(QUOTA_PER_MINUTE).set(f64::from(calls_per_minute));
+    metrics::gauge!(QUOTA_PER_DAY).set(f64::from(calls_per_day));
+    metrics::gauge!(CACHE_MAX_BYTES).set(cache_max_bytes as f64);
+    metrics::gauge!(VIEWS_MAX_BYTES).set(views_max_bytes as f64);
+}
+
+/// The process's own gauges, read now: resident memory, open and maximum file descriptors,
+/// threads, CPU seconds (Prometheus's standard `process_*` names), and the runtime's tasks.
+pub fn sample_process() {
+    static COLLECTOR: LazyLock<metrics_process::Collector> = LazyLock::new(|| {
+        handle();
+        let collector = metrics_process::Collector::default();
+        collector.describe();
+        collector
+    });
+    COLLECTOR.collect();
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        metrics::gauge!(TASKS).set(runtime.metrics().num_alive_tasks() as f64);
+    }
+}
+
 /// The process's Prometheus recorder, installed on first use.
 pub fn handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -134,4 +177,44 @@ fn registered(key: CounterKey, register: impl FnOnce() -> Counter) -> Counter {
         .entry(key)
         .or_insert_with(register)
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every metric the shipped alerting rules and dashboard query is one this code exports: a
+    /// renamed metric would otherwise silence an alert without a sound.
+    #[test]
+    fn the_alerting_rules_and_the_dashboard_query_only_exported_metrics() {
+        let declared = [include_str!("metrics.rs"), include_str!("simulator/mod.rs")];
+        sample_process();
+        let process = handle().render();
+        let mut checked = 0;
+        for (file, text) in [
+            (
+                "alerts.yml",
+                include_str!("../deploy/prometheus/alerts.yml"),
+            ),
+            (
+                "wemeet-gateway.json",
+                include_str!("../deploy/grafana/dashboards/wemeet-gateway.json"),
+            ),
+        ] {
+            let words = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+            for word in words.filter(|w| {
+                ["gateway_", "process_", "simulator_"]
+                    .iter()
+                    .any(|p| w.starts_with(p))
+            }) {
+                let name = word.strip_suffix("_bucket").unwrap_or(word);
+                let exported = declared.iter().any(|d| d.contains(&format!("\"{name}\"")))
+                    || declared[1].contains(&format!("# TYPE {name} "))
+                    || process.lines().any(|l| l.starts_with(name));
+                assert!(exported, "{file} names {name}, which nothing exports");
+                checked += 1;
+            }
+        }
+        assert!(checked > 30, "only {checked} names found");
+    }
 }

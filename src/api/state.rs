@@ -108,6 +108,12 @@ impl AppState {
         metrics::gauge!(crate::metrics::CACHE_BYTES).set(bytes as f64);
         metrics::gauge!(crate::metrics::QUOTA_AVAILABLE)
             .set(f64::from(self.inner.client.quota_available()));
+        metrics::gauge!(crate::metrics::LOCKOUT).set(if self.lockout().is_some() {
+            1.0
+        } else {
+            0.0
+        });
+        crate::metrics::sample_process();
         self.inner.metrics.render()
     }
 }

@@ -203,6 +203,7 @@ impl Simulator {
                 "/healthz",
                 get(|| async { axum::Json(serde_json::json!({"status": "alive"})) }),
             )
+            .route("/metrics", get(prometheus_counters))
             .route(
                 "/_simulator/counters",
                 get(get_counters).delete(reset_counters),
@@ -648,6 +649,37 @@ async fn get_counters(State(sim): State<Simulator>) -> axum::Json<Counters> {
 async fn reset_counters(State(sim): State<Simulator>) -> StatusCode {
     sim.reset_counters();
     StatusCode::NO_CONTENT
+}
+
+/// The counters in Prometheus's text format, so that a monitoring stack can set the calls the
+/// upstream saw beside the gateway's own count of them.
+async fn prometheus_counters(State(sim): State<Simulator>) -> impl IntoResponse {
+    use std::fmt::Write as _;
+    let counters = sim.counters();
+    let mut text = String::from(
+        "# HELP simulator_calls_total Calls to the participants endpoint, by outcome (ok, the Tencent error code, or http_<status>).\n\
+         # TYPE simulator_calls_total counter\n",
+    );
+    for (outcome, calls) in &counters.by_outcome {
+        let _ = writeln!(
+            text,
+            "simulator_calls_total{{outcome=\"{outcome}\"}} {calls}"
+        );
+    }
+    let _ = write!(
+        text,
+        "# HELP simulator_busiest_60s_calls The most calls accepted in any 60 seconds.\n\
+         # TYPE simulator_busiest_60s_calls gauge\n\
+         simulator_busiest_60s_calls {}\n",
+        counters.busiest_60s
+    );
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
 }
 
 async fn list_faults(State(sim): State<Simulator>) -> axum::Json<Vec<Fault>> {

@@ -103,6 +103,9 @@ pub struct ClientConfig {
     pub credentials: Credentials,
     /// Outbound budget shared by every fetch.
     pub calls_per_minute: u32,
+    /// The enterprise's calls a day: counted across replicas when Redis is shared, and exported
+    /// as a gauge for alerts either way.
+    pub calls_per_day: u32,
     /// Longest wait for one page.
     pub page_timeout: Duration,
     /// Longest time for a whole list, retries and pacing included.
@@ -118,6 +121,7 @@ impl ClientConfig {
             base_url: base_url.into(),
             credentials,
             calls_per_minute: 240,
+            calls_per_day: 200_000,
             page_timeout: Duration::from_secs(10),
             list_deadline: Duration::from_secs(300),
             retry: RetryPolicy::default(),

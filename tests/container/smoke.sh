@@ -3,7 +3,9 @@
 # up healthy (with the cluster profile: Redis, three replicas and nginx in front), fetch a demo
 # meeting through the gateway container and compare it with what the simulator holds, ask one
 # list of the replicas through the balancer many times and check that the upstream saw one pass,
-# check that the process is not root, and tear the stack down gracefully.
+# check that Prometheus (the monitoring profile) scrapes every gateway and the simulator, loads
+# the alerting rules and answers every dashboard query, check that the process is not root, and
+# tear the stack down gracefully.
 #
 # Needs root (or sudo) on a Debian machine; installs Debian's Docker engine, docker-compose,
 # debootstrap and curl when missing, starts dockerd when none runs (and stops it at the end). The
@@ -38,7 +40,7 @@ scratch=$(mktemp -d)
 dockerd_pid=
 stand_ins=()
 cleanup() {
-    docker-compose --project-name "$project" --profile cluster down --volumes --timeout 5 >/dev/null 2>&1 || true
+    docker-compose --project-name "$project" --profile cluster --profile monitoring down --volumes --timeout 5 >/dev/null 2>&1 || true
     for image in "${stand_ins[@]}"; do docker rmi "$image" >/dev/null 2>&1 || true; done
     if [ -n "$dockerd_pid" ]; then
         $root kill "$dockerd_pid" 2>/dev/null || true
@@ -98,23 +100,25 @@ if ! present "$builder_base"; then
     lap "made $builder_base from this machine's toolchain ($(rustc --version))"
 fi
 
-# The cluster profile's Redis and nginx: pulled, or one Debian root with both, made locally and
-# tagged under both names (the compose file gives each its command).
+# The cluster profile's Redis and nginx, and the monitoring profile's Prometheus: pulled, or one
+# Debian root with all three, made locally and tagged under each name (the compose file gives
+# each its command).
 redis_image=redis:7-bookworm
 nginx_image=nginx:1-bookworm
-if ! present "$redis_image" || ! present "$nginx_image"; then
-    $root debootstrap --variant=minbase --include=redis-server,nginx-light bookworm \
+prometheus_image=$(sed -n 's/^ *image: \(prom\/prometheus:.*\)/\1/p' docker-compose.yml)
+if ! present "$redis_image" || ! present "$nginx_image" || ! present "$prometheus_image"; then
+    $root debootstrap --variant=minbase --include=redis-server,nginx-light,prometheus bookworm \
         "$scratch/services" http://deb.debian.org/debian \
         >"$scratch/debootstrap.log" 2>&1 || { tail -20 "$scratch/debootstrap.log"; exit 1; }
     slim "$scratch/services"
-    for image in "$redis_image" "$nginx_image"; do
+    for image in "$redis_image" "$nginx_image" "$prometheus_image"; do
         present "$image" && continue
         stand_ins+=("$image")
         $root tar -C "$scratch/services" -c . | docker import \
             --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
             - "$image" >/dev/null
     done
-    lap "made $redis_image and $nginx_image with debootstrap"
+    lap "made $redis_image, $nginx_image and $prometheus_image with debootstrap"
 fi
 
 # --- The image, from the shipped Dockerfile, offline
@@ -192,6 +196,44 @@ if [ "$calls" != 13 ] || [ "$distinct" != 1 ]; then
     exit 1
 fi
 
+# Monitoring: Prometheus scrapes the gateway, the three replicas and the simulator, loads the
+# alerting rules, and every query of the Grafana dashboard evaluates.
+docker-compose --project-name "$project" --profile cluster --profile monitoring up --detach \
+    --no-build prometheus 2>"$scratch/up.log" || { cat "$scratch/up.log"; exit 1; }
+prometheus_ip=$(docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' \
+    "$(docker-compose --project-name "$project" ps --quiet prometheus)")
+python3 - "$prometheus_ip" deploy/prometheus/alerts.yml deploy/grafana/dashboards/wemeet-gateway.json <<'PY'
+import json, sys, time, urllib.parse, urllib.request
+base = f"http://{sys.argv[1]}:9090/api/v1"
+def get(path, **query):
+    return json.load(urllib.request.urlopen(f"{base}/{path}?" + urllib.parse.urlencode(query)))
+up = None
+for _ in range(60):
+    try:
+        result = get("query", query="sum by (job) (up)")["data"]["result"]
+        up = {r["metric"]["job"]: r["value"][1] for r in result}
+        if up == {"wemeet-gateway": "4", "simulator": "1"}:
+            break
+    except OSError:
+        pass
+    time.sleep(1)
+else:
+    sys.exit(f"Prometheus did not scrape the four gateways and the simulator (up: {up})")
+rules = sum(len(g["rules"]) for g in get("rules")["data"]["groups"])
+want = sum(1 for line in open(sys.argv[2]) if line.startswith("      - alert: "))
+assert rules == want, f"Prometheus loaded {rules} alerting rules of {want}"
+dashboard = json.load(open(sys.argv[3]))
+queries = [t["expr"].replace("$__rate_interval", "1m") for p in dashboard["panels"] for t in p["targets"]]
+for query in queries:
+    answer = get("query", query=query)
+    assert answer["status"] == "success", (query, answer)
+served = get("query", query='sum(gateway_http_requests_total{route="/meetings/{meeting_id}/participants"})')
+assert served["data"]["result"], "Prometheus holds no counted request"
+print(f"container: Prometheus scrapes 4 gateways and the simulator, loaded {rules} alerting rules, "
+      f"and evaluated the dashboard's {len(queries)} queries")
+PY
+lap "monitoring checked"
+
 # Not root: the configured user, and the uid the processes really run as.
 user=$(docker inspect --format '{{.Config.User}}' "$gateway")
 uids=$(docker top "$gateway" -o pid,uid | awk 'NR > 1 { print $2 }' | sort -u | tr '\n' ' ')
@@ -205,7 +247,7 @@ echo "container: runs as user $user (process uids: $uids)"
 
 # Graceful shutdown: both services stop on SIGTERM well before compose would kill them.
 down_started=$(date +%s%N)
-docker-compose --project-name "$project" --profile cluster down --timeout 10 2>/dev/null
+docker-compose --project-name "$project" --profile cluster --profile monitoring down --timeout 10 2>/dev/null
 down_ms=$((($(date +%s%N) - down_started) / 1000000))
 echo "container: docker-compose down took $down_ms ms"
 if [ "$down_ms" -gt 8000 ]; then

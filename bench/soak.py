@@ -1,0 +1,199 @@
+"""The soak's load and its sampler (bench/soak.sh starts the processes).
+
+Arguments: simulator URL, gateway URL, API key, gateway pid, duration in seconds, CSV path.
+Prints a line a minute and a summary; exits 1 when memory, descriptors or tasks kept growing
+after warm-up (the first sixth of the run, at least 2 minutes).
+"""
+
+import http.client
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+
+simulator, gateway, key, pid, duration, csv_path = sys.argv[1:]
+pid, duration = int(pid), int(duration)
+live, huge = "100000000000000001", "100000000000000002"
+stop = threading.Event()
+counts = {"answers": 0, "5xx": 0, "errors": 0}
+lock = threading.Lock()
+
+
+def count(name):
+    with lock:
+        counts[name] += 1
+
+
+class Client:
+    """One keep-alive connection, opened again after any failure."""
+
+    def __init__(self, base, headers=None):
+        url = urllib.parse.urlsplit(base)
+        self.host, self.port = url.hostname, url.port
+        self.headers = headers or {}
+        self.conn = None
+
+    def call(self, method, path, body=None, headers=None):
+        try:
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+            self.conn.request(method, path, body=body, headers={**self.headers, **(headers or {})})
+            response = self.conn.getresponse()
+            data = response.read()
+            count("answers")
+            if response.status >= 500:
+                count("5xx")
+            return response.status, data
+        except (OSError, http.client.HTTPException):
+            count("errors")
+            self.conn = None
+            return None, b""
+
+
+def every(seconds, action):
+    def loop():
+        while not stop.wait(seconds):
+            action()
+    threading.Thread(target=loop, daemon=True).start()
+
+
+auth = {"Authorization": f"Bearer {key}"}
+
+
+def hits():
+    client = Client(gateway, auth)
+    paths = [
+        (f"/meetings/{live}/participants", {}),
+        (f"/meetings/{live}/participants", {"Accept-Encoding": "gzip"}),
+        (f"/meetings/{live}/attendance", {}),
+        (f"/meetings/{live}/participants?format=csv", {"Accept-Encoding": "gzip"}),
+    ]
+    i = 0
+    while not stop.is_set():
+        path, headers = paths[i % len(paths)]
+        client.call("GET", path, headers=headers)
+        i += 1
+        time.sleep(0.005)
+
+
+cold = Client(gateway, auth)
+window = [0]
+
+
+def cold_list():
+    now = int(time.time())
+    window[0] += 1
+    cold.call("GET", f"/meetings/{live}/participants?start_time={now - 7200 - window[0] % 100000}&end_time={now}")
+
+
+big = Client(gateway, auth)
+
+
+def big_list():
+    big.call("DELETE", f"/meetings/{huge}/participants/cache")
+    big.call("GET", f"/meetings/{huge}/participants", headers={"Accept-Encoding": "gzip"})
+
+
+purger = Client(gateway, auth)
+
+
+def purge_live():
+    purger.call("DELETE", f"/meetings/{live}/participants/cache")
+
+
+faults = Client(simulator)
+
+
+def inject(fault):
+    faults.call("POST", "/_simulator/faults", body=json.dumps(fault), headers={"Content-Type": "application/json"})
+
+
+def small_faults():
+    inject({"http_status": 503, "times": 3})
+    inject({"malformed": True, "times": 2})
+
+
+def outage():
+    inject({"http_status": 503})
+    stop.wait(20)
+    faults.call("DELETE", "/_simulator/faults")
+
+
+def half_requests():
+    url = urllib.parse.urlsplit(gateway)
+    held = []
+    for _ in range(20):
+        try:
+            s = socket.create_connection((url.hostname, url.port), timeout=5)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finished
+            held.append(s)
+        except OSError:
+            count("errors")
+    stop.wait(15)  # past the gateway's 10-second header timeout
+    for s in held:
+        s.close()
+
+
+def sample():
+    status = open(f"/proc/{pid}/status").read()
+    field = lambda name: int(next(l.split()[1] for l in status.splitlines() if l.startswith(name + ":")))
+    rss = field("VmRSS") * 1024
+    threads = field("Threads")
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    text = Client(gateway).call("GET", "/metrics")[1].decode()
+    metric = lambda name: next((float(l.split()[1]) for l in text.splitlines() if l.startswith(name + " ")), float("nan"))
+    return rss, fds, threads, metric("gateway_tokio_alive_tasks"), metric("gateway_cache_bytes")
+
+
+for _ in range(3):
+    threading.Thread(target=hits, daemon=True).start()
+every(0.5, cold_list)
+every(60, big_list)
+every(5, purge_live)
+every(90, small_faults)
+every(300, outage)
+every(30, half_requests)
+
+rows = []
+started = time.time()
+with open(csv_path, "w") as out:
+    out.write("seconds,rss_bytes,open_fds,threads,tasks,cache_bytes,answers,5xx,errors\n")
+    while time.time() - started < duration:
+        time.sleep(10)
+        t = time.time() - started
+        rss, fds, threads, tasks, cache = sample()
+        with lock:
+            c = dict(counts)
+        rows.append((t, rss, fds, threads, tasks))
+        out.write(f"{t:.0f},{rss},{fds},{threads},{tasks:.0f},{cache:.0f},{c['answers']},{c['5xx']},{c['errors']}\n")
+        out.flush()
+        if len(rows) % 6 == 0:
+            print(f"{t / 60:5.1f} min: RSS {rss / 2**20:6.1f} MiB, {fds} fds, {threads} threads, "
+                  f"{tasks:.0f} tasks, cache {cache / 2**20:.1f} MiB; {c['answers']} answers, "
+                  f"{c['5xx']} 5xx, {c['errors']} connection errors", flush=True)
+stop.set()
+
+warm = max(120, duration / 6)
+after = [r for r in rows if r[0] >= warm]
+first = [r for r in after if r[0] < warm + duration / 6]
+last = [r for r in after if r[0] >= duration - duration / 6]
+mib = 2**20
+summary = {}
+for i, name in [(1, "RSS"), (2, "open fds"), (4, "tasks")]:
+    summary[name] = (max(r[i] for r in first), max(r[i] for r in last), max(r[i] for r in after))
+rss_first, rss_last, rss_peak = summary["RSS"]
+print(f"after warm-up ({warm / 60:.0f} min): RSS peak {rss_first / mib:.1f} MiB in the next "
+      f"{duration / 6 / 60:.0f} min, {rss_last / mib:.1f} MiB in the last {duration / 6 / 60:.0f}, "
+      f"{rss_peak / mib:.1f} MiB at most")
+for name in ["open fds", "tasks"]:
+    a, b, peak = summary[name]
+    print(f"{name}: peak {a:.0f} after warm-up, {b:.0f} in the last stretch, {peak:.0f} at most")
+print(f"answers {counts['answers']}, 5xx {counts['5xx']} (outages with no stale copy), "
+      f"connection errors {counts['errors']}")
+flat = rss_last <= 1.1 * rss_first and summary["open fds"][1] <= summary["open fds"][0] + 25 \
+    and summary["tasks"][1] <= summary["tasks"][0] + 25
+print("flat after warm-up" if flat else "GROWING after warm-up")
+sys.exit(0 if flat else 1)
