@@ -12,9 +12,7 @@ use wemeet_gateway::config::demo_credentials;
 use wemeet_gateway::simulator::demo::HUGE_MEETING;
 use wemeet_gateway::upstream::client::decode;
 use wemeet_gateway::upstream::signing::signed_headers;
-use wemeet_gateway::upstream::{
-    ClientConfig, Operator, ParticipantsQuery, RetryPolicy, UpstreamClient,
-};
+use wemeet_gateway::upstream::{ClientConfig, Operator, ParticipantsQuery, UpstreamClient};
 
 /// CPU time of this thread so far, in user space and in the kernel. The runtime is
 /// single-threaded, so this is the client's whole cost.
@@ -114,12 +112,9 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let client = UpstreamClient::new(ClientConfig {
-            base_url: base_url.clone(),
-            credentials: demo_credentials(),
             calls_per_minute: u32::MAX,
-            page_timeout: Duration::from_secs(10),
             list_deadline: Duration::from_secs(600),
-            retry: RetryPolicy::default(),
+            ..ClientConfig::new(base_url.clone(), demo_credentials())
         })
         .unwrap();
         let query =

@@ -63,6 +63,7 @@ impl Gateway {
             settings.upstream.calls_per_day,
             settings.cache.max_bytes,
             views_max_bytes,
+            settings.cache.work_max_bytes,
         );
         let (client, redis) = match &settings.redis {
             None => (UpstreamClient::new(settings.upstream)?, None),

@@ -209,6 +209,10 @@ pub struct CacheArgs {
     /// Bytes of responses the cache may hold (bytes, or with a unit: `256MiB`, `1GB`).
     #[arg(long, env = "GATEWAY_CACHE_MAX_BYTES", default_value = "256MiB", value_parser = byte_size)]
     pub cache_max_bytes: u64,
+    /// Bytes that lists being fetched and rendered may take together, beyond the cache's bound;
+    /// past it, fetches wait for their turn (callers get 202 with the progress meanwhile).
+    #[arg(long, env = "GATEWAY_WORK_MAX_BYTES", default_value = "256MiB", value_parser = byte_size)]
+    pub work_max_bytes: u64,
     /// How long the list of a meeting that has ended stays fresh.
     #[arg(long, env = "GATEWAY_CACHE_TTL_ENDED", default_value = "1h", value_parser = duration)]
     pub cache_ttl_ended: Duration,
@@ -458,6 +462,7 @@ impl ServeArgs {
             },
             cache: CacheConfig {
                 max_bytes: cache.cache_max_bytes,
+                work_max_bytes: cache.work_max_bytes,
                 ttl_ended: cache.cache_ttl_ended,
                 ttl_live: cache.cache_ttl_live,
                 ttl_not_started: cache.cache_ttl_not_started,

@@ -48,6 +48,12 @@ pub const WEBHOOK_REFUSED: &str = "gateway_webhook_refused_total";
 pub const CIRCUIT_OPEN: &str = "gateway_upstream_circuit_open";
 /// Retries not made because the retry budget (a fifth of first attempts) was spent.
 pub const RETRIES_REFUSED: &str = "gateway_upstream_retries_refused_total";
+/// Bytes of the work budget reserved by lists being fetched and rendered.
+pub const WORK_BYTES: &str = "gateway_work_bytes";
+/// The work budget (`GATEWAY_WORK_MAX_BYTES`).
+pub const WORK_MAX_BYTES: &str = "gateway_work_max_bytes";
+/// Fetches that waited for their share of the work budget.
+pub const WORK_WAITS: &str = "gateway_work_waits_total";
 /// Connections refused because the gateway held `GATEWAY_MAX_CONNECTIONS` already.
 pub const CONNECTIONS_REFUSED: &str = "gateway_connections_refused_total";
 /// Views of cached lists made (attendance, CSV, people still in), by view and format; a
@@ -74,8 +80,10 @@ pub fn limits(
     calls_per_day: u32,
     cache_max_bytes: u64,
     views_max_bytes: u64,
+    work_max_bytes: u64,
 ) {
     handle();
+    metrics::gauge!(WORK_MAX_BYTES).set(work_max_bytes as f64);
     metrics::gauge!(QUOTA_PER_MINUTE).set(f64::from(calls_per_minute));
     metrics::gauge!(QUOTA_PER_DAY).set(f64::from(calls_per_day));
     metrics::gauge!(CACHE_MAX_BYTES).set(cache_max_bytes as f64);

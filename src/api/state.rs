@@ -106,6 +106,7 @@ impl AppState {
         let (entries, bytes) = self.inner.cache.size();
         metrics::gauge!(crate::metrics::CACHE_ENTRIES).set(entries as f64);
         metrics::gauge!(crate::metrics::CACHE_BYTES).set(bytes as f64);
+        metrics::gauge!(crate::metrics::WORK_BYTES).set(self.inner.cache.work_in_flight() as f64);
         metrics::gauge!(crate::metrics::QUOTA_AVAILABLE)
             .set(f64::from(self.inner.client.quota_available()));
         metrics::gauge!(crate::metrics::LOCKOUT).set(if self.lockout().is_some() {

@@ -8,11 +8,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{Instrument, info_span, warn};
 
+use super::budget::Reservation;
 use super::entry::{Body, Entry, freshness};
 use super::shared::Coordinated;
 use super::{CacheError, ParticipantCache};
 use crate::upstream::{
-    ErrorClass, FetchProgress, ListHead, PageSink, Participant, ParticipantsQuery,
+    ErrorClass, FetchProgress, ListHead, PageSink, Participant, ParticipantsQuery, RECORD_CAP,
 };
 
 /// What a flight ends with: the entry stored, or why there is none.
@@ -99,8 +100,8 @@ impl<B: Body> ParticipantCache<B> {
         }
         // The renderer takes each page on a blocking thread while the next one is fetched. Each
         // page is its own short blocking task: a thread held for the whole fetch would stop
-        // tokio's paused clock from advancing in tests.
-        let (feed, mut inbox) = mpsc::unbounded_channel();
+        // tokio's paused clock from advancing in tests. A few pages may wait for it, no more.
+        let (feed, mut inbox) = mpsc::channel(4);
         let render = inner.render;
         let rendering = tokio::spawn(async move {
             let mut renderer = render();
@@ -121,7 +122,12 @@ impl<B: Body> ParticipantCache<B> {
             }
             None // the fetch failed
         });
-        let mut sink = Forward(feed);
+        let mut sink = Forward {
+            feed,
+            progress: &flight.progress,
+            reservation: inner.budget.reservation(),
+            records: 0,
+        };
         let result = inner
             .client
             .fetch_participants_into(&key, &flight.progress, &mut sink)
@@ -130,7 +136,7 @@ impl<B: Body> ParticipantCache<B> {
         let outcome = match result {
             Ok(head) => {
                 let ttl = freshness(&head, config);
-                let _ = sink.0.send(Feed::Whole(head));
+                let _ = sink.feed.send(Feed::Whole(head)).await;
                 match rendering.await.ok().flatten() {
                     Some(body) => Ok(Entry::list(body, ttl, config)),
                     None => {
@@ -189,13 +195,27 @@ enum Feed {
     Whole(ListHead),
 }
 
-/// Forwards each page to the renderer's thread as it arrives.
-struct Forward(mpsc::UnboundedSender<Feed>);
+/// Forwards each page to the renderer's thread as it arrives, within the flight's share of the
+/// work budget: the whole list's as soon as the first page says how long it is, so that a
+/// flight waits for its turn once, before it has much to hold. The share is held until the
+/// flight ends (this sink lives as long as the fetch).
+struct Forward<'a> {
+    feed: mpsc::Sender<Feed>,
+    progress: &'a FetchProgress,
+    reservation: Reservation,
+    records: usize,
+}
 
-impl PageSink for Forward {
-    fn page(&mut self, records: Vec<Participant>) {
+impl PageSink for Forward<'_> {
+    async fn page(&mut self, records: Vec<Participant>) {
+        self.records += records.len();
+        let expected = self
+            .progress
+            .total_count()
+            .map_or(0, |total| total.clamp(0, RECORD_CAP as i64) as usize);
+        self.reservation.cover(self.records.max(expected)).await;
         // A renderer that panicked is reported once the list is whole.
-        let _ = self.0.send(Feed::Page(records));
+        let _ = self.feed.send(Feed::Page(records)).await;
     }
 }
 
@@ -216,6 +236,10 @@ impl<B: Body> Landing<'_, B> {
         if let (Ok(entry), true, true) = (&outcome, store, self.is_current()) {
             let entries = &self.cache.inner.entries;
             entries.insert(self.key.clone(), entry.clone()).await;
+            // moka evicts past its bound lazily, at later operations: without them (a burst of
+            // fetches, then quiet) the lists over the bound would stay in memory. Once a fetch
+            // is little to pay for evicting now.
+            entries.run_pending_tasks().await;
             // A `DELETE .../cache` that came while storing unregistered this flight, but its
             // invalidation may predate the insert: drop what was just stored.
             if !self.is_current() {

@@ -7,6 +7,7 @@
 //!   stale-if-error, revalidate, miss, still fetching).
 //! - [`entry`]: one cached answer, its freshness and expiry.
 //! - [`flight`]: the shared, detached fetch and its drop guard.
+//! - [`budget`]: the bytes that fetches in flight may take together.
 //!
 //! Each entry is the renderer's body, made once per fetch while its pages arrive: a hit copies
 //! and renders nothing.
@@ -14,6 +15,7 @@
 //! caller that gives up does not cancel it. Freshness is kept on tokio's clock (tests pause
 //! it); moka's own expiry only reclaims memory once an entry is past any use.
 
+pub mod budget;
 mod decision;
 mod entry;
 mod flight;
@@ -24,6 +26,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use budget::WorkBudget;
 use decision::{Decision, Failure, Settled, Waited, decide, settle};
 pub use decision::{How, Wish};
 
@@ -53,6 +56,8 @@ pub struct CacheConfig {
     pub fetch_wait: Duration,
     /// How long "no such meeting" is remembered.
     pub not_found_ttl: Duration,
+    /// Bytes that lists being fetched and rendered may take together (see [`budget`]).
+    pub work_max_bytes: u64,
 }
 
 impl Default for CacheConfig {
@@ -66,6 +71,7 @@ impl Default for CacheConfig {
             stale_if_error: Duration::from_secs(24 * 3600),
             fetch_wait: Duration::from_secs(20),
             not_found_ttl: Duration::from_secs(30),
+            work_max_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -136,6 +142,8 @@ struct Inner<B: Body> {
     flights: Mutex<Flights<B>>,
     /// The lists shared with other replicas, when there are any.
     shared: Option<SharedLists>,
+    /// Shared by every flight.
+    budget: WorkBudget,
 }
 
 impl<B: Body> Inner<B> {
@@ -168,6 +176,7 @@ impl<B: Body> ParticipantCache<B> {
             inner: Arc::new(Inner {
                 client,
                 render,
+                budget: WorkBudget::new(config.work_max_bytes),
                 config,
                 entries,
                 flights: Mutex::default(),
@@ -333,6 +342,11 @@ impl<B: Body> ParticipantCache<B> {
             self.inner.entries.entry_count(),
             self.inner.entries.weighted_size(),
         )
+    }
+
+    /// Bytes of the work budget the lists being fetched hold now.
+    pub fn work_in_flight(&self) -> u64 {
+        self.inner.budget.in_use()
     }
 
     /// Lets moka apply pending evictions now (tests and metrics read exact sizes after it).

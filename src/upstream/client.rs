@@ -207,13 +207,15 @@ pub struct ParticipantList {
 }
 
 /// Takes a list's records page by page, as they arrive, in the upstream's order.
+/// The fetch waits for each page to be taken before asking for the next, so a sink can hold
+/// the fetch back (a full pipeline, a memory budget).
 pub trait PageSink: Send {
-    fn page(&mut self, records: Vec<Participant>);
+    fn page(&mut self, records: Vec<Participant>) -> impl Future<Output = ()> + Send;
 }
 
 /// Collects the pages into one vector.
 impl PageSink for Vec<Participant> {
-    fn page(&mut self, records: Vec<Participant>) {
+    async fn page(&mut self, records: Vec<Participant>) {
         if self.is_empty() {
             *self = records;
         } else {
@@ -518,7 +520,7 @@ impl UpstreamClient {
                 Some(merged.counted + merged.window_total).filter(|_| merged.any_total),
             );
             if !records.is_empty() {
-                sink.page(records);
+                sink.page(records).await;
             }
             if fetched >= RECORD_CAP {
                 let more_exist = page.has_remaining

@@ -314,3 +314,68 @@ async fn an_outage_costs_about_ten_calls_stale_answers_stay_fast_and_the_list_re
         .unwrap();
     assert!(ready["upstream"].is_null(), "{ready}");
 }
+
+#[tokio::test]
+async fn lists_in_flight_share_the_work_budget_and_one_waits_for_its_turn() {
+    use wemeet_gateway::cache::budget::WORK_BYTES_PER_RECORD;
+    use wemeet_gateway::simulator::demo::LIVE_MEETING;
+    let upstream = start_simulator(100_000).await;
+    // 150 ms a page: each 1,234-record list (13 pages) takes about 2 s.
+    upstream.simulator.inject(Fault {
+        latency_ms: Some(150),
+        ..Fault::default()
+    });
+    // Room for 1,500 records: one of the two lists at a time.
+    let budget = 1_500 * WORK_BYTES_PER_RECORD;
+    let gateway = start_gateway_with(upstream, |settings| {
+        settings.cache.work_max_bytes = budget;
+    })
+    .await;
+    let gateway = std::sync::Arc::new(gateway);
+    let waits = |metrics: &str| metric(metrics, "gateway_work_waits_total");
+    let waits_before = waits(&gateway.metrics().await);
+    let now = wemeet_gateway::clock::unix_now().as_secs();
+    let lists: Vec<_> = [7200, 7201]
+        .map(|back| {
+            let gateway = gateway.clone();
+            let path = format!(
+                "/meetings/{LIVE_MEETING}/participants?start_time={}&end_time={now}",
+                now - back
+            );
+            tokio::spawn(async move {
+                let response = gateway.get(&path).await;
+                assert_eq!(response.status(), 200);
+                let body: serde_json::Value = response.json().await.unwrap();
+                body["participants"].as_array().unwrap().len()
+            })
+        })
+        .into();
+    // Watch the reserved bytes while both are asked for.
+    let mut peak = 0.0_f64;
+    while !lists.iter().all(|l| l.is_finished()) {
+        peak = peak.max(metric(&gateway.metrics().await, "gateway_work_bytes"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for list in lists {
+        assert_eq!(list.await.unwrap(), 1_234);
+    }
+    let metrics = gateway.metrics().await;
+    assert!(peak > 0.0 && peak <= budget as f64, "peak {peak}");
+    assert_eq!(
+        waits(&metrics) - waits_before,
+        1.0,
+        "the second list waited once"
+    );
+    assert_eq!(
+        metric(&metrics, "gateway_work_bytes"),
+        0.0,
+        "all given back"
+    );
+}
+
+/// A metric's value in Prometheus text (0 when absent).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
