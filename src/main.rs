@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use wemeet_gateway::config::{Cli, Mode, one_line_error};
 use wemeet_gateway::{modes, telemetry};
 
+/// The system allocator ships; this one is for measuring against it.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = match Cli::try_parse_with_default_mode(std::env::args_os()) {
