@@ -10,69 +10,89 @@ use metrics::Counter;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// HTTP requests answered, by route, method and status.
-pub const HTTP_REQUESTS: &str = "gateway_http_requests_total";
-/// Upstream calls (one per page try), by outcome: `ok` or the failure class.
-pub const UPSTREAM_CALLS: &str = "gateway_upstream_calls_total";
-/// Latency of each upstream call, in seconds.
-pub const UPSTREAM_LATENCY: &str = "gateway_upstream_call_duration_seconds";
-/// Pages each complete list took.
-pub const PAGES_PER_FETCH: &str = "gateway_upstream_pages_per_fetch";
-/// Upstream calls that could start now without waiting for the pacer.
-pub const QUOTA_AVAILABLE: &str = "gateway_upstream_quota_available_calls";
+/// Declares each metric's name as a constant, its kind, and its documentation, which is also
+/// the HELP line `/metrics` gives it.
+macro_rules! metrics {
+    ($($(#[doc = $doc:literal])+ $kind:ident $name:ident = $value:literal;)+) => {
+        $($(#[doc = $doc])+ pub const $name: &str = $value;)+
 
-/// 1 while this replica shares the quota through Redis, 0 in local mode.
-pub const REDIS_SHARED: &str = "gateway_redis_shared";
-/// Redis operations that failed (each switches the replica to local mode), by operation.
-pub const REDIS_ERRORS: &str = "gateway_redis_errors_total";
-/// Lists looked up in Redis after a local miss, by result: hit or miss.
-pub const SHARED_LISTS: &str = "gateway_shared_lists_total";
-/// Fetches this replica left to another replica holding the list's lock, and fetches it took
-/// over after waiting (the holder went quiet), by event: `wait` or `takeover`.
-pub const SHARED_LOCKS: &str = "gateway_shared_lock_events_total";
-/// Waits for the shared upstream limiter (a slot of the enterprise's quota taken by a replica).
-pub const SHARED_LIMITER_WAITS: &str = "gateway_shared_limiter_waits_total";
+        /// Gives every metric its HELP line (once the recorder is installed).
+        fn describe() {
+            $(describe_one(stringify!($kind), $value, concat!($($doc),+).trim());)+
+        }
+    };
+}
 
-/// Webhook events received, by kind and outcome (`applied`, `ignored`, `repeated`, `dropped`).
-pub const WEBHOOK_EVENTS: &str = "gateway_webhook_events_total";
-/// Cached lists changed by a batch of webhook events.
-pub const PATCHES: &str = "gateway_webhook_patches_total";
-/// Lists kept current by webhook events that were fetched whole again (their provisional
-/// records replaced by the upstream's), by outcome: `replaced` or `failed`.
-pub const RECONCILIATIONS: &str = "gateway_webhook_reconciliations_total";
-/// Webhook deliveries refused for a missing or wrong signature or a stale timestamp.
-pub const WEBHOOK_REFUSED: &str = "gateway_webhook_refused_total";
-
-/// 1 while calls to the upstream are held back because it keeps failing (the circuit breaker
-/// is open or probing), else 0.
-pub const CIRCUIT_OPEN: &str = "gateway_upstream_circuit_open";
-/// Retries not made because the retry budget (a fifth of first attempts) was spent.
-pub const RETRIES_REFUSED: &str = "gateway_upstream_retries_refused_total";
-/// Bytes of the work budget reserved by lists being fetched and rendered.
-pub const WORK_BYTES: &str = "gateway_work_bytes";
-/// The work budget (`GATEWAY_WORK_MAX_BYTES`).
-pub const WORK_MAX_BYTES: &str = "gateway_work_max_bytes";
-/// Fetches that waited for their share of the work budget.
-pub const WORK_WAITS: &str = "gateway_work_waits_total";
-/// Connections refused because the gateway held `GATEWAY_MAX_CONNECTIONS` already.
-pub const CONNECTIONS_REFUSED: &str = "gateway_connections_refused_total";
-/// Views of cached lists made (attendance, CSV, people still in), by view and format; a
-/// repeated request is served from the one made.
-pub const VIEW_RENDERS: &str = "gateway_view_renders_total";
-
-/// 1 while the upstream refuses this gateway's credentials, signature or clock, or its day's
-/// quota is spent (`/readyz` says which), else 0.
-pub const LOCKOUT: &str = "gateway_upstream_lockout";
-/// The configured upstream calls per minute (the whole cluster's when Redis is shared).
-pub const QUOTA_PER_MINUTE: &str = "gateway_upstream_quota_calls_per_minute";
-/// The configured upstream calls per day (`WEMEET_CALLS_PER_DAY`).
-pub const QUOTA_PER_DAY: &str = "gateway_upstream_quota_calls_per_day";
-/// The byte bound of the cached lists (`GATEWAY_CACHE_MAX_BYTES`).
-pub const CACHE_MAX_BYTES: &str = "gateway_cache_max_bytes";
-/// The byte bound of the kept views (attendance, CSV): an eighth of the lists' bound.
-pub const VIEWS_MAX_BYTES: &str = "gateway_views_max_bytes";
-/// Tasks alive on the gateway's runtime (connections, fetches, background work).
-pub const TASKS: &str = "gateway_tokio_alive_tasks";
+metrics! {
+    /// HTTP requests answered, by route, method and status.
+    counter HTTP_REQUESTS = "gateway_http_requests_total";
+    /// Upstream calls (one per page try), by outcome: `ok` or the failure class.
+    counter UPSTREAM_CALLS = "gateway_upstream_calls_total";
+    /// Latency of each upstream call, in seconds.
+    histogram UPSTREAM_LATENCY = "gateway_upstream_call_duration_seconds";
+    /// Pages each complete list took.
+    histogram PAGES_PER_FETCH = "gateway_upstream_pages_per_fetch";
+    /// Upstream calls that could start now without waiting for the pacer.
+    gauge QUOTA_AVAILABLE = "gateway_upstream_quota_available_calls";
+    /// 1 while this replica shares the quota through Redis, 0 in local mode.
+    gauge REDIS_SHARED = "gateway_redis_shared";
+    /// Redis operations that failed (each switches the replica to local mode), by operation.
+    counter REDIS_ERRORS = "gateway_redis_errors_total";
+    /// Lists looked up in Redis after a local miss, by result: hit or miss.
+    counter SHARED_LISTS = "gateway_shared_lists_total";
+    /// Fetches this replica left to another replica holding the list's lock, and fetches it took
+    /// over after waiting (the holder went quiet), by event: `wait` or `takeover`.
+    counter SHARED_LOCKS = "gateway_shared_lock_events_total";
+    /// Waits for the shared upstream limiter (a slot of the enterprise's quota taken by a replica).
+    counter SHARED_LIMITER_WAITS = "gateway_shared_limiter_waits_total";
+    /// Webhook events received, by kind and outcome (`applied`, `ignored`, `repeated`, `dropped`).
+    counter WEBHOOK_EVENTS = "gateway_webhook_events_total";
+    /// Cached lists changed by a batch of webhook events.
+    counter PATCHES = "gateway_webhook_patches_total";
+    /// Lists kept current by webhook events that were fetched whole again (their provisional
+    /// records replaced by the upstream's), by outcome: `replaced` or `failed`.
+    counter RECONCILIATIONS = "gateway_webhook_reconciliations_total";
+    /// Webhook deliveries refused for a missing or wrong signature or a stale timestamp.
+    counter WEBHOOK_REFUSED = "gateway_webhook_refused_total";
+    /// 1 while calls to the upstream are held back because it keeps failing (the circuit breaker
+    /// is open or probing), else 0.
+    gauge CIRCUIT_OPEN = "gateway_upstream_circuit_open";
+    /// Retries not made because the retry budget (a fifth of first attempts) was spent.
+    counter RETRIES_REFUSED = "gateway_upstream_retries_refused_total";
+    /// Bytes of the work budget reserved by lists being fetched and rendered.
+    gauge WORK_BYTES = "gateway_work_bytes";
+    /// The work budget (`GATEWAY_WORK_MAX_BYTES`).
+    gauge WORK_MAX_BYTES = "gateway_work_max_bytes";
+    /// Fetches that waited for their share of the work budget.
+    counter WORK_WAITS = "gateway_work_waits_total";
+    /// Connections refused because the gateway held `GATEWAY_MAX_CONNECTIONS` already.
+    counter CONNECTIONS_REFUSED = "gateway_connections_refused_total";
+    /// Views of cached lists made (attendance, CSV, people still in), by view and format; a
+    /// repeated request is served from the one made.
+    counter VIEW_RENDERS = "gateway_view_renders_total";
+    /// 1 while the upstream refuses this gateway's credentials, signature or clock, or its day's
+    /// quota is spent (`/readyz` says which), else 0.
+    gauge LOCKOUT = "gateway_upstream_lockout";
+    /// The configured upstream calls per minute (the whole cluster's when Redis is shared).
+    gauge QUOTA_PER_MINUTE = "gateway_upstream_quota_calls_per_minute";
+    /// The configured upstream calls per day (`WEMEET_CALLS_PER_DAY`).
+    gauge QUOTA_PER_DAY = "gateway_upstream_quota_calls_per_day";
+    /// The byte bound of the cached lists (`GATEWAY_CACHE_MAX_BYTES`).
+    gauge CACHE_MAX_BYTES = "gateway_cache_max_bytes";
+    /// The byte bound of the kept views (attendance, CSV): an eighth of the lists' bound.
+    gauge VIEWS_MAX_BYTES = "gateway_views_max_bytes";
+    /// Tasks alive on the gateway's runtime (connections, fetches, background work).
+    gauge TASKS = "gateway_tokio_alive_tasks";
+    /// Requests the cache answered, by result: hit, stale_while_revalidate, miss, collapsed,
+    /// stale_if_error, pending.
+    counter CACHE_REQUESTS = "gateway_cache_requests_total";
+    /// Upstream list fetches the cache started (refreshes included).
+    counter CACHE_FETCHES = "gateway_cache_fetches_total";
+    /// Entries the cache holds.
+    gauge CACHE_ENTRIES = "gateway_cache_entries";
+    /// Bytes the cache holds (JSON and gzip bodies, plus a fixed overhead per entry).
+    gauge CACHE_BYTES = "gateway_cache_bytes";
+}
 
 /// The limits a gateway runs with, as gauges, so that alerts can compare use with them.
 pub fn limits(
@@ -125,7 +145,10 @@ pub fn handle() -> PrometheusHandle {
                 })
                 .expect("bucket lists are not empty");
             match builder.install_recorder() {
-                Ok(handle) => handle,
+                Ok(handle) => {
+                    describe();
+                    handle
+                }
                 // Another recorder was installed first (an embedding program's): render our own
                 // registry, which then stays empty, rather than fail.
                 Err(_) => PrometheusBuilder::new().build_recorder().handle(),
@@ -133,16 +156,6 @@ pub fn handle() -> PrometheusHandle {
         })
         .clone()
 }
-
-/// Requests the cache answered, by result: hit, stale_while_revalidate, miss, collapsed,
-/// stale_if_error, pending.
-pub const CACHE_REQUESTS: &str = "gateway_cache_requests_total";
-/// Upstream list fetches the cache started (refreshes included).
-pub const CACHE_FETCHES: &str = "gateway_cache_fetches_total";
-/// Entries the cache holds.
-pub const CACHE_ENTRIES: &str = "gateway_cache_entries";
-/// Bytes the cache holds (JSON and gzip bodies, plus a fixed overhead per entry).
-pub const CACHE_BYTES: &str = "gateway_cache_bytes";
 
 /// The counter of HTTP requests for one route, method and status.
 pub fn http_requests(route: &'static str, method: &'static str, status: u16) -> Counter {
@@ -185,6 +198,14 @@ fn registered(key: CounterKey, register: impl FnOnce() -> Counter) -> Counter {
         .entry(key)
         .or_insert_with(register)
         .clone()
+}
+
+fn describe_one(kind: &str, name: &'static str, help: &'static str) {
+    match kind {
+        "counter" => metrics::describe_counter!(name, help),
+        "histogram" => metrics::describe_histogram!(name, help),
+        _ => metrics::describe_gauge!(name, help),
+    }
 }
 
 #[cfg(test)]
