@@ -30,8 +30,9 @@ pub struct WorkBudget {
 }
 
 impl WorkBudget {
+    /// A budget of `max_bytes` (at least 1 KiB; at most 4 TiB).
     pub fn new(max_bytes: u64) -> Self {
-        let units = u32::try_from((max_bytes / UNIT).max(1)).unwrap_or(u32::MAX >> 4);
+        let units = u32::try_from((max_bytes / UNIT).max(1)).unwrap_or(u32::MAX);
         Self {
             permits: Arc::new(Semaphore::new(units as usize)),
             units,

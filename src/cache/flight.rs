@@ -237,8 +237,8 @@ impl<B: Body> Landing<'_, B> {
             let entries = &self.cache.inner.entries;
             entries.insert(self.key.clone(), entry.clone()).await;
             // moka evicts past its bound lazily, at later operations: without them (a burst of
-            // fetches, then quiet) the lists over the bound would stay in memory. Once a fetch
-            // is little to pay for evicting now.
+            // fetches, then quiet) the lists over the bound would stay in memory. Next to a
+            // fetch, evicting now costs nothing worth counting.
             entries.run_pending_tasks().await;
             // A `DELETE .../cache` that came while storing unregistered this flight, but its
             // invalidation may predate the insert: drop what was just stored.
