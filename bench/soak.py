@@ -37,20 +37,24 @@ class Client:
         self.conn = None
 
     def call(self, method, path, body=None, headers=None):
-        try:
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
-            self.conn.request(method, path, body=body, headers={**self.headers, **(headers or {})})
-            response = self.conn.getresponse()
-            data = response.read()
-            count("answers")
-            if response.status >= 500:
-                count("5xx")
-            return response.status, data
-        except (OSError, http.client.HTTPException):
-            count("errors")
-            self.conn = None
-            return None, b""
+        # A kept-alive connection the server closed while idle is opened again once, as any
+        # HTTP client does; a failure on a new connection is counted.
+        for fresh in (self.conn is None, True):
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+                self.conn.request(method, path, body=body, headers={**self.headers, **(headers or {})})
+                response = self.conn.getresponse()
+                data = response.read()
+                count("answers")
+                if response.status >= 500:
+                    count("5xx")
+                return response.status, data
+            except (OSError, http.client.HTTPException):
+                self.conn = None
+                if fresh:
+                    count("errors")
+                    return None, b""
 
 
 def every(seconds, action):
@@ -144,8 +148,10 @@ def sample():
     threads = field("Threads")
     fds = len(os.listdir(f"/proc/{pid}/fd"))
     text = Client(gateway).call("GET", "/metrics")[1].decode()
+    listed = Client(gateway, auth).call("GET", f"/meetings/{live}/participants")[1]
+    records = json.loads(listed).get("total_count") or 0 if listed else 0
     metric = lambda name: next((float(l.split()[1]) for l in text.splitlines() if l.startswith(name + " ")), float("nan"))
-    return rss, fds, threads, metric("gateway_tokio_alive_tasks"), metric("gateway_cache_bytes")
+    return rss, fds, threads, metric("gateway_tokio_alive_tasks"), metric("gateway_cache_bytes"), records
 
 
 for _ in range(3):
@@ -160,19 +166,19 @@ every(30, half_requests)
 rows = []
 started = time.time()
 with open(csv_path, "w") as out:
-    out.write("seconds,rss_bytes,open_fds,threads,tasks,cache_bytes,answers,5xx,errors\n")
+    out.write("seconds,rss_bytes,open_fds,threads,tasks,cache_bytes,live_records,answers,5xx,errors\n")
     while time.time() - started < duration:
         time.sleep(10)
         t = time.time() - started
-        rss, fds, threads, tasks, cache = sample()
+        rss, fds, threads, tasks, cache, records = sample()
         with lock:
             c = dict(counts)
         rows.append((t, rss, fds, threads, tasks))
-        out.write(f"{t:.0f},{rss},{fds},{threads},{tasks:.0f},{cache:.0f},{c['answers']},{c['5xx']},{c['errors']}\n")
+        out.write(f"{t:.0f},{rss},{fds},{threads},{tasks:.0f},{cache:.0f},{records},{c['answers']},{c['5xx']},{c['errors']}\n")
         out.flush()
         if len(rows) % 6 == 0:
             print(f"{t / 60:5.1f} min: RSS {rss / 2**20:6.1f} MiB, {fds} fds, {threads} threads, "
-                  f"{tasks:.0f} tasks, cache {cache / 2**20:.1f} MiB; {c['answers']} answers, "
+                  f"{tasks:.0f} tasks, cache {cache / 2**20:.1f} MiB, live list {records} records; {c['answers']} answers, "
                   f"{c['5xx']} 5xx, {c['errors']} connection errors", flush=True)
 stop.set()
 
