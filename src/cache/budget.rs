@@ -15,8 +15,9 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Work bytes reserved per record: the stored form being built (about 660 bytes a record, JSON
-/// and gzip), the decoded pages in the pipeline, and the allocator's slack around both,
-/// measured at about 1.8 KiB a record at the peak of a 50,000-record fetch (`bench/README.md`).
+/// and gzip), the decoded pages in the pipeline, and the allocator's slack around both. Eight
+/// 50,000-record lists fetched at once with no budget peaked at about 500 MiB, about 1.2 KiB a
+/// record each (`bench/README.md`, "Memory under a burst"); the rest is margin.
 pub const WORK_BYTES_PER_RECORD: u64 = 2048;
 
 /// Permits count kibibytes, so that a budget of many gigabytes still fits the semaphore.
