@@ -142,16 +142,25 @@ async fn until_closed(stream: &mut tokio::net::TcpStream, within: Duration) -> O
     .map(|()| got)
 }
 
-#[tokio::test]
-async fn slow_clients_are_cut_off_after_the_header_timeout_and_others_are_served_meanwhile() {
+/// A gateway with these connection limits, and its address for raw sockets.
+async fn with_connection_limits(
+    header_timeout: Duration,
+    max_connections: usize,
+) -> (crate::helpers::TestGateway, String) {
     let gateway = start_gateway_with(start_simulator(100_000).await, |settings| {
         settings.connections = ConnectionLimits {
-            header_timeout: Duration::from_secs(1),
-            max_connections: 100,
+            header_timeout,
+            max_connections,
         };
     })
     .await;
     let addr = gateway.base_url.trim_start_matches("http://").to_owned();
+    (gateway, addr)
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_after_the_header_timeout_and_others_are_served_meanwhile() {
+    let (gateway, addr) = with_connection_limits(Duration::from_secs(1), 100).await;
     let started = std::time::Instant::now();
     let mut slow = Vec::new();
     for _ in 0..40 {
@@ -178,14 +187,7 @@ async fn slow_clients_are_cut_off_after_the_header_timeout_and_others_are_served
 
 #[tokio::test]
 async fn past_the_connection_cap_new_connections_get_503_and_service_returns() {
-    let gateway = start_gateway_with(start_simulator(100_000).await, |settings| {
-        settings.connections = ConnectionLimits {
-            header_timeout: Duration::from_secs(2),
-            max_connections: 8,
-        };
-    })
-    .await;
-    let addr = gateway.base_url.trim_start_matches("http://").to_owned();
+    let (gateway, addr) = with_connection_limits(Duration::from_secs(2), 8).await;
     let mut held = Vec::new();
     for _ in 0..8 {
         held.push(half_a_request(&addr).await);
