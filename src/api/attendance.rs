@@ -3,6 +3,7 @@
 //! and the time the list was current. The route answers through [`views::serve`].
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -15,9 +16,8 @@ use axum::response::Response;
 use super::AppState;
 use super::auth::Authorized;
 use super::participants::MeetingPath;
-use serde::Deserialize;
 
-use super::records::Head;
+use super::records::{Head, Record, Records, both};
 use super::views::{self, Of, ViewParams};
 use crate::error::ApiError;
 use crate::upstream::query::ParticipantsParams;
@@ -176,7 +176,7 @@ pub struct Session {
 
 /// The attendance of a list's records at `as_of` (unix seconds), with every person; the
 /// handler filters.
-pub fn compute<'a>(head: &'a Head, records: &[Visit<'a>], as_of: i64) -> AttendanceResponse<'a> {
+pub fn compute<'a>(head: &'a Head, records: &Records<'a>, as_of: i64) -> AttendanceResponse<'a> {
     let (attendees, edges) = people(records, as_of);
     let summary = summarize(records.len(), &attendees, edges);
     AttendanceResponse {
@@ -194,99 +194,128 @@ pub fn compute<'a>(head: &'a Head, records: &[Visit<'a>], as_of: i64) -> Attenda
     }
 }
 
-/// What attendance reads of a stored participant record (the rest is skipped unread).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Visit<'a> {
-    #[serde(borrow)]
-    pub userid: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    pub ms_open_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    pub uuid: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    pub user_name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    pub user_name_base64: Option<Cow<'a, str>>,
-    pub join_time: i64,
-    pub left_time: Option<i64>,
-    pub instanceid: Option<i64>,
-    pub user_role: Option<i64>,
-    #[serde(default)]
-    pub provisional: bool,
-}
-
 /// What identifies a record's person: `userid`, else `ms_open_id`, else `uuid`; `None` for a
 /// record with none.
-fn person_of<'r, 'a>(record: &'r Visit<'a>) -> Option<&'r Cow<'a, str>> {
+fn person_of<'r, 'a>(record: &'r Record<'a>) -> Option<&'r Cow<'a, str>> {
     [&record.userid, &record.ms_open_id, &record.uuid]
         .into_iter()
         .flatten()
+        .map(|id| &id.0)
         .find(|id| !id.is_empty())
 }
 
+/// A record's place in the order records are grouped by: its person's number, its join time,
+/// and its index in the list.
+type Place = (u32, i64, u32);
+
+/// One person's records in that order, with their first join and what identifies them.
+type Run<'o, 'r> = (i64, &'r str, &'o [Place]);
+
 /// Each person's row, by first join then person, and the starts (+1) and ends (-1) of the
 /// time each person was in, for the peak.
-fn people<'a>(records: &[Visit<'a>], as_of: i64) -> (Vec<Attendee<'a>>, Vec<(i64, i32)>) {
-    // The records by person, then join time, then list order: each person is one run. Records
-    // with no identity (`None`) are each a person of their own.
-    let mut order: Vec<(Option<&str>, i64, usize)> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (person_of(r).map(|p| p.as_ref()), r.join_time, i))
-        .collect();
-    order.sort_unstable();
-    let mut people = Vec::with_capacity(order.len());
-    let mut edges = Vec::with_capacity(order.len() * 2);
-    let mut rest = &order[..];
-    while let Some(&(person, ..)) = rest.first() {
-        let len = match person {
-            None => 1,
-            Some(_) => rest.iter().take_while(|(p, ..)| *p == person).count(),
+fn people<'a>(records: &Records<'a>, as_of: i64) -> (Vec<Attendee<'a>>, Vec<(i64, i32)>) {
+    // Each person numbered as first seen, then the records by person, join time and list order:
+    // each person is one run. A record with no identity is a person of its own.
+    let mut numbers: HashMap<&str, u32, foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(records.len(), Default::default());
+    let mut order: Vec<Place> = Vec::with_capacity(records.len());
+    for (i, record) in records.iter().enumerate() {
+        let new = u32::try_from(order.len()).expect("a list holds far fewer records");
+        let person = match person_of(record) {
+            Some(id) => *numbers.entry(id.as_ref()).or_insert(new),
+            None => new,
         };
-        let (run, next) = rest.split_at(len);
-        let group = run.iter().map(|&(.., i)| &records[i]);
-        people.push(attendee(group, as_of, &mut edges));
-        rest = next;
+        order.push((person, record.join_time, new));
+        debug_assert_eq!(new as usize, i);
     }
-    // By first join; records with no identity share an empty key, so their sessions decide,
-    // and the order never depends on how the records were sorted.
-    people.sort_by(|a, b| {
-        (a.first_join_time, &a.person, &a.sessions).cmp(&(
-            b.first_join_time,
-            &b.person,
-            &b.sessions,
-        ))
+    order.sort_unstable();
+    let session = |&(.., i): &Place| {
+        let record = records.get(i as usize);
+        Session {
+            join_time: record.join_time,
+            left_time: record.left_time,
+            instanceid: record.instanceid,
+            provisional: record.provisional,
+        }
+    };
+    // The people by first join, then person; records with no identity share an empty key, so
+    // their sessions decide, and the order never depends on how the records were sorted. Sorted
+    // as runs of the order, before the rows are made.
+    let mut runs: Vec<Run<'_, '_>> = order
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|run| {
+            let person = person_of(records.get(run[0].2 as usize)).map_or("", |p| p.as_ref());
+            (run[0].1, person, run)
+        })
+        .collect();
+    runs.sort_by(|(a_join, a, a_run), (b_join, b, b_run)| {
+        (a_join, a)
+            .cmp(&(b_join, b))
+            .then_with(|| a_run.iter().map(session).cmp(b_run.iter().map(session)))
     });
+    // The rows, in two halves on two threads when there are many.
+    let rows = |runs: &[Run<'_, '_>]| {
+        let mut edges = Vec::with_capacity(runs.len() * 3);
+        let mut scratch = Scratch::default();
+        let people: Vec<Attendee<'a>> = runs
+            .iter()
+            .map(|(.., run)| {
+                let group = run.iter().map(|&(.., i)| records.get(i as usize));
+                attendee(group, as_of, &mut edges, &mut scratch)
+            })
+            .collect();
+        (people, edges)
+    };
+    let (front, back) = runs.split_at(runs.len() / 2);
+    let ((mut people, mut edges), (more_people, more_edges)) = both(
+        Records::parallel(records.len()),
+        || rows(front),
+        || rows(back),
+    );
+    people.extend(more_people);
+    edges.extend(more_edges);
     (people, edges)
+}
+
+/// Buffers one person's row is worked out in, kept for the next.
+#[derive(Default)]
+struct Scratch {
+    intervals: Vec<(i64, i64)>,
+    devices: Vec<i64>,
 }
 
 /// One person's row from their records (by join time), adding the starts and ends of the time
 /// they were in to `edges`.
 fn attendee<'r, 'a: 'r>(
-    group: impl Iterator<Item = &'r Visit<'a>> + Clone,
+    group: impl Iterator<Item = &'r Record<'a>> + Clone,
     as_of: i64,
     edges: &mut Vec<(i64, i32)>,
+    scratch: &mut Scratch,
 ) -> Attendee<'a> {
     let first = group.clone().next().expect("a group has a record");
     let latest = group.clone().last().expect("a group has a record");
-    let mut intervals: Vec<(i64, i64)> = group.clone().map(|r| interval(r, as_of)).collect();
+    let intervals = &mut scratch.intervals;
+    intervals.clear();
+    intervals.extend(group.clone().map(|r| interval(r, as_of)));
     let still_in = group.clone().any(|r| r.left_time.is_none());
-    let mut devices: Vec<i64> = group.clone().filter_map(|r| r.instanceid).collect();
+    let devices = &mut scratch.devices;
+    devices.clear();
+    devices.extend(group.clone().filter_map(|r| r.instanceid));
     devices.sort_unstable();
     devices.dedup();
     let mut attended = 0;
-    for (from, to) in union(&mut intervals) {
+    for (from, to) in union(intervals) {
         attended += to - from;
         edges.push((*from, 1));
         edges.push((*to, -1));
     }
     Attendee {
         person: person_of(latest).cloned().unwrap_or_default(),
-        user_name: latest.user_name.clone(),
-        user_name_base64: latest.user_name_base64.clone(),
-        userid: latest.userid.clone(),
-        ms_open_id: latest.ms_open_id.clone(),
-        uuid: latest.uuid.clone(),
+        user_name: latest.user_name.clone().map(|t| t.0),
+        user_name_base64: latest.user_name_base64.clone().map(|t| t.0),
+        userid: latest.userid.clone().map(|t| t.0),
+        ms_open_id: latest.ms_open_id.clone().map(|t| t.0),
+        uuid: latest.uuid.clone().map(|t| t.0),
         user_role: latest.user_role,
         first_join_time: first.join_time,
         last_left_time: if still_in {
@@ -311,7 +340,7 @@ fn attendee<'r, 'a: 'r>(
 
 /// A session as a half-open interval of seconds: an open one ends at `as_of`; one that ends
 /// before it starts (the upstream's clocks disagree) is empty.
-fn interval(record: &Visit<'_>, as_of: i64) -> (i64, i64) {
+fn interval(record: &Record<'_>, as_of: i64) -> (i64, i64) {
     let end = record.left_time.unwrap_or(as_of);
     (record.join_time, end.max(record.join_time))
 }
@@ -377,9 +406,9 @@ mod tests {
         join: i64,
         left: Option<i64>,
         device: i64,
-    ) -> Visit<'static> {
-        let text = |s: &str| Some(Cow::Owned(s.to_owned()));
-        Visit {
+    ) -> Record<'static> {
+        let text = |s: &str| Some(super::super::records::Text(Cow::Owned(s.to_owned())));
+        Record {
             userid: text(userid),
             ms_open_id: text(ms_open_id),
             uuid: text(uuid),
@@ -388,7 +417,7 @@ mod tests {
             left_time: left,
             instanceid: Some(device),
             user_role: Some(join % 7),
-            ..Visit::default()
+            ..Record::default()
         }
     }
 
@@ -413,7 +442,7 @@ mod tests {
             record("", "", "", 600, Some(620), 0),
         ];
         let head = head();
-        let report = compute(&head, &records, 1_000);
+        let report = compute(&head, &Records::from(records.to_vec()), 1_000);
         type Row<'a> = (&'a str, i64, usize, usize, bool, Option<i64>);
         let people: Vec<Row<'_>> = report
             .attendees
@@ -461,10 +490,10 @@ mod tests {
             record("b", "", "", 10, Some(25), 1),
         ];
         let head = head();
-        let summary = compute(&head, &records, 100).summary;
+        let summary = compute(&head, &Records::from(records.to_vec()), 100).summary;
         assert_eq!((summary.peak_concurrent, summary.peak_at), (1, Some(0)));
         assert_eq!(summary.median_attended_seconds, 12);
-        let empty = compute(&head, &[], 100).summary;
+        let empty = compute(&head, &Records::from(Vec::new()), 100).summary;
         assert_eq!((empty.peak_concurrent, empty.peak_at), (0, None));
         assert_eq!(empty.median_attended_seconds, 0);
     }

@@ -20,7 +20,7 @@ pub use auth::ApiKeys;
 pub use participants::{apply_events, patch, render};
 pub use state::AppState;
 pub use stored_list::{PatchError, StoredList};
-pub use views::Views;
+pub use views::{Of, ViewParams, Views, render as render_view};
 
 use std::sync::Arc;
 

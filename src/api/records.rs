@@ -8,45 +8,59 @@ use serde::Deserialize;
 
 use super::stored_list::StoredList;
 
+/// Text read from the stored JSON: borrowed from it, owned only where the JSON escapes a
+/// character. (serde borrows a `Cow` that is a field of its own, never one inside an `Option`,
+/// which would make every string of every record a new allocation.)
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+pub struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A stored record, as [`super::participants::ParticipantResponse`] wrote it.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Record<'a> {
     #[serde(borrow)]
-    pub userid: Option<Cow<'a, str>>,
+    pub userid: Option<Text<'a>>,
     #[serde(borrow)]
-    pub ms_open_id: Option<Cow<'a, str>>,
+    pub ms_open_id: Option<Text<'a>>,
     #[serde(borrow)]
-    pub uuid: Option<Cow<'a, str>>,
+    pub uuid: Option<Text<'a>>,
     #[serde(borrow)]
-    pub open_id: Option<Cow<'a, str>>,
+    pub open_id: Option<Text<'a>>,
     #[serde(borrow)]
-    pub user_name: Option<Cow<'a, str>>,
+    pub user_name: Option<Text<'a>>,
     #[serde(borrow)]
-    pub user_name_base64: Option<Cow<'a, str>>,
+    pub user_name_base64: Option<Text<'a>>,
     pub is_enterprise_user: Option<bool>,
     #[serde(borrow)]
-    pub phone: Option<Cow<'a, str>>,
+    pub phone: Option<Text<'a>>,
     pub join_time: i64,
     pub left_time: Option<i64>,
     pub instanceid: Option<i64>,
     pub user_role: Option<i64>,
     pub webinar_member_role: Option<i64>,
     #[serde(rename = "IP", borrow)]
-    pub ip: Option<Cow<'a, str>>,
+    pub ip: Option<Text<'a>>,
     #[serde(borrow)]
-    pub location: Option<Cow<'a, str>>,
+    pub location: Option<Text<'a>>,
     #[serde(borrow)]
-    pub link_type: Option<Cow<'a, str>>,
+    pub link_type: Option<Text<'a>>,
     pub join_type: Option<i64>,
     #[serde(borrow)]
-    pub net: Option<Cow<'a, str>>,
+    pub net: Option<Text<'a>>,
     #[serde(borrow)]
-    pub app_version: Option<Cow<'a, str>>,
+    pub app_version: Option<Text<'a>>,
     pub audio_state: Option<bool>,
     pub video_state: Option<bool>,
     pub screen_shared_state: Option<bool>,
     #[serde(borrow)]
-    pub customer_data: Option<Cow<'a, str>>,
+    pub customer_data: Option<Text<'a>>,
     #[serde(default)]
     pub provisional: bool,
 }
@@ -76,28 +90,277 @@ pub fn head(list: &StoredList) -> Head {
     serde_json::from_slice(&json).expect("the stored head is the API's own JSON")
 }
 
-fn read<'a, R: Deserialize<'a>>(slices: &[&'a [u8]]) -> Vec<R> {
-    slices
-        .iter()
-        .map(|json| serde_json::from_slice(json).expect("a stored record is the API's JSON"))
-        .collect()
+impl<'a> Record<'a> {
+    /// Reads a stored record. The API writes a record's fields in one order, every one of them
+    /// ([`super::participants::ParticipantResponse`]; only `provisional` is left out when
+    /// false), so this walks them in that order without looking keys up, several times faster
+    /// than a general JSON reader. JSON in any other shape is read by serde_json.
+    pub fn read(json: &'a [u8]) -> Self {
+        std::str::from_utf8(json)
+            .ok()
+            .and_then(Self::walk)
+            .unwrap_or_else(|| {
+                serde_json::from_slice(json).expect("a stored record is the API's JSON")
+            })
+    }
+
+    /// The record, if its JSON has the API's fields in the API's order.
+    fn walk(json: &'a str) -> Option<Self> {
+        let mut fields = Fields {
+            rest: json.strip_prefix('{')?,
+            first: true,
+        };
+        let f = &mut fields;
+        let record = Self {
+            userid: f.next("userid")?.text()?,
+            ms_open_id: f.next("ms_open_id")?.text()?,
+            uuid: f.next("uuid")?.text()?,
+            open_id: f.next("open_id")?.text()?,
+            user_name: f.next("user_name")?.text()?,
+            user_name_base64: f.next("user_name_base64")?.text()?,
+            is_enterprise_user: f.next("is_enterprise_user")?.boolean()?,
+            phone: f.next("phone")?.text()?,
+            join_time: f.next("join_time")?.number()??,
+            left_time: f.next("left_time")?.number()?,
+            instanceid: f.next("instanceid")?.number()?,
+            user_role: f.next("user_role")?.number()?,
+            webinar_member_role: f.next("webinar_member_role")?.number()?,
+            ip: f.next("IP")?.text()?,
+            location: f.next("location")?.text()?,
+            link_type: f.next("link_type")?.text()?,
+            join_type: f.next("join_type")?.number()?,
+            net: f.next("net")?.text()?,
+            app_version: f.next("app_version")?.text()?,
+            audio_state: f.next("audio_state")?.boolean()?,
+            video_state: f.next("video_state")?.boolean()?,
+            screen_shared_state: f.next("screen_shared_state")?.boolean()?,
+            customer_data: f.next("customer_data")?.text()?,
+            provisional: match f.rest {
+                "}" => false,
+                _ => f.next("provisional")?.boolean()??,
+            },
+        };
+        (fields.rest == "}").then_some(record)
+    }
 }
 
-/// Records at which reading is split over two threads: below it, one is quicker.
+/// The fields of a record's JSON object, read front to back.
+struct Fields<'a> {
+    /// What follows the last value read.
+    rest: &'a str,
+    first: bool,
+}
+
+impl<'a> Fields<'a> {
+    /// The next field's value, if the next field is `name`.
+    fn next(&mut self, name: &str) -> Option<Value<'a>> {
+        let rest = if self.first {
+            self.first = false;
+            self.rest
+        } else {
+            self.rest.strip_prefix(',')?
+        };
+        let rest = rest
+            .strip_prefix('"')?
+            .strip_prefix(name)?
+            .strip_prefix("\":")?;
+        let bytes = rest.as_bytes();
+        let len = match bytes.first()? {
+            // A string ends at the first quote that no backslash escapes.
+            b'"' => {
+                let mut at = 1;
+                loop {
+                    at += memchr::memchr2(b'"', b'\\', &bytes[at..])?;
+                    match bytes[at] {
+                        b'"' => break at + 1,
+                        _ => at += 2,
+                    }
+                }
+            }
+            // A number, `true`, `false` or `null`: up to the next field or the object's end.
+            _ => memchr::memchr2(b',', b'}', bytes)?,
+        };
+        // Quotes, commas and braces are ASCII: the split falls between characters.
+        let (value, rest) = rest.split_at_checked(len)?;
+        self.rest = rest;
+        Some(Value(value))
+    }
+}
+
+/// One field's value as JSON. Each reading gives `None` for JSON of another type (the record
+/// is then read by serde_json) and `Some(None)` for `null`.
+struct Value<'a>(&'a str);
+
+impl<'a> Value<'a> {
+    fn text(self) -> Option<Option<Text<'a>>> {
+        if self.0 == "null" {
+            return Some(None);
+        }
+        let inner = self.0.strip_prefix('"')?.strip_suffix('"')?;
+        let text = if inner.contains('\\') {
+            Cow::Owned(serde_json::from_str(self.0).ok()?)
+        } else {
+            Cow::Borrowed(inner)
+        };
+        Some(Some(Text(text)))
+    }
+
+    fn number(self) -> Option<Option<i64>> {
+        match self.0 {
+            "null" => Some(None),
+            digits => digits.parse().ok().map(Some),
+        }
+    }
+
+    fn boolean(self) -> Option<Option<bool>> {
+        match self.0 {
+            "null" => Some(None),
+            "true" => Some(Some(true)),
+            "false" => Some(Some(false)),
+            _ => None,
+        }
+    }
+}
+
+/// Records at which work on a list is split over two threads: below it, one is quicker.
 const PARALLEL_FROM: usize = 4_096;
 
-/// Every record of a stored list, in order, read on two threads when the list is long, as `R`:
-/// a [`Record`], or a type with fewer of its fields (the others are skipped, not kept).
-pub fn records<'a, R: Deserialize<'a> + Send>(list: &'a StoredList) -> Vec<R> {
-    let slices: Vec<&[u8]> = list.each_record().collect();
-    if slices.len() < PARALLEL_FROM {
-        return read(&slices);
+/// `a` on this thread and `b` on another at once, when `parallel`; else one after the other.
+pub fn both<A: Send, B: Send>(
+    parallel: bool,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if !parallel {
+        return (a(), b());
     }
-    let (front, back) = slices.split_at(slices.len() / 2);
     std::thread::scope(|scope| {
-        let back = scope.spawn(|| read(back));
-        let mut records = read(front);
-        records.extend(back.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        records
+        let b = scope.spawn(b);
+        let a = a();
+        (a, b.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     })
+}
+
+impl<'a> From<Vec<Record<'a>>> for Records<'a> {
+    fn from(records: Vec<Record<'a>>) -> Self {
+        Self {
+            halves: [records, Vec::new()],
+        }
+    }
+}
+
+/// A stored list's records, in order: read in two halves, on two threads when the list is long.
+#[derive(Debug)]
+pub struct Records<'a> {
+    halves: [Vec<Record<'a>>; 2],
+}
+
+impl<'a> Records<'a> {
+    /// Every record of a stored list.
+    pub fn of(list: &'a StoredList) -> Self {
+        let slices: Vec<&[u8]> = list.each_record().collect();
+        let (front, back) = slices.split_at(slices.len() / 2);
+        let read = |slices: &[&'a [u8]]| -> Vec<Record<'a>> {
+            slices.iter().map(|json| Record::read(json)).collect()
+        };
+        let (front, back) = both(Self::parallel(slices.len()), || read(front), || read(back));
+        Self {
+            halves: [front, back],
+        }
+    }
+
+    /// Whether work on `records` records is worth a second thread.
+    pub fn parallel(records: usize) -> bool {
+        records >= PARALLEL_FROM
+    }
+
+    pub fn len(&self) -> usize {
+        self.halves[0].len() + self.halves[1].len()
+    }
+
+    /// Record `i` of the list.
+    pub fn get(&self, i: usize) -> &Record<'a> {
+        let front = &self.halves[0];
+        match i.checked_sub(front.len()) {
+            None => &front[i],
+            Some(back) => &self.halves[1][back],
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Record<'a>> {
+        self.halves.iter().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+
+    use super::*;
+    use crate::api::participants::ParticipantResponse;
+
+    #[test]
+    fn text_is_borrowed_unless_escaped() {
+        let json = br#"{"userid":"alice","user_name":"a\"b","join_time":1}"#;
+        let record: Record<'_> = serde_json::from_slice(json).unwrap();
+        assert!(matches!(record.userid, Some(Text(Cow::Borrowed("alice")))));
+        assert!(matches!(record.user_name, Some(Text(Cow::Owned(ref s))) if s == "a\"b"));
+    }
+
+    #[test]
+    fn json_in_another_shape_is_read_by_serde() {
+        let json = br#"{"join_time":5,"userid":"b","extra":[1]}"#;
+        let record = Record::read(json);
+        assert_eq!((record.join_time, record.userid.as_deref()), (5, Some("b")));
+        assert_eq!(Record::walk(std::str::from_utf8(json).unwrap()), None);
+    }
+
+    proptest! {
+        #![proptest_config(Config::with_cases(10_000))]
+
+        /// Whatever a record holds (any text, quotes, backslashes, control characters, any
+        /// number), its JSON as the API writes it is walked, never left to serde, and the walk
+        /// reads what serde_json reads.
+        #[test]
+        fn the_walk_reads_what_serde_reads_from_any_record(
+            texts in proptest::collection::vec(proptest::option::of(".{0,12}"), 12),
+            numbers in proptest::collection::vec(proptest::option::of(any::<i64>()), 6),
+            flags in proptest::collection::vec(proptest::option::of(any::<bool>()), 4),
+            provisional in any::<bool>(),
+        ) {
+            let text = |i: usize| texts[i].as_deref();
+            let response = ParticipantResponse {
+                userid: text(0),
+                ms_open_id: text(1),
+                uuid: text(2),
+                open_id: text(3),
+                user_name: texts[4].clone(),
+                user_name_base64: text(5),
+                is_enterprise_user: flags[0],
+                phone: text(6),
+                join_time: numbers[0].unwrap_or_default(),
+                left_time: numbers[1],
+                instanceid: numbers[2],
+                user_role: numbers[3],
+                webinar_member_role: numbers[4],
+                ip: text(7),
+                location: text(8),
+                link_type: text(9),
+                join_type: numbers[5],
+                net: text(10),
+                app_version: text(11),
+                audio_state: flags[1],
+                video_state: flags[2],
+                screen_shared_state: flags[3],
+                customer_data: text(0),
+                provisional,
+            };
+            let json = serde_json::to_string(&response).unwrap();
+            let walked = Record::walk(&json);
+            prop_assert!(walked.is_some(), "not walked: {}", json);
+            let read: Record<'_> = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(walked.unwrap(), read);
+        }
+    }
 }

@@ -20,9 +20,10 @@ use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
 
 use super::AppState;
-use super::attendance::{self, Attendee, Visit};
+use super::attendance::AttendanceResponse;
+use super::attendance::{self, Attendee};
 use super::cached_response;
-use super::records::{self, Record};
+use super::records::{self, Record, Records, both};
 use super::stored_list::StoredList;
 use crate::cache::Served;
 use crate::error::ApiError;
@@ -374,7 +375,7 @@ pub async fn serve(
 }
 
 /// Makes one view of a stored list.
-fn render(list: &StoredList, as_of: i64, view: &View) -> Rendered {
+pub fn render(list: &StoredList, as_of: i64, view: &View) -> Rendered {
     metrics::counter!(
         crate::metrics::VIEW_RENDERS,
         "view" => view.of.name(),
@@ -383,18 +384,17 @@ fn render(list: &StoredList, as_of: i64, view: &View) -> Rendered {
     .increment(1);
     let head = records::head(list);
     let body = match (view.of, &view.tz) {
-        (Of::Participants, None) => participants_json(list, &records::records(list), view.still_in),
-        (Of::Participants, Some(zone)) => {
-            participants_csv(&records::records(list), view.still_in, &zone.tz)
-        }
+        // Only the records still in: the whole list as JSON is the stored list itself.
+        (Of::Participants, None) => still_in_json(list),
+        (Of::Participants, Some(zone)) => participants_csv(list, view.still_in, &zone.tz),
         (Of::Attendance, zone) => {
-            let visits: Vec<Visit<'_>> = records::records(list);
-            let mut report = attendance::compute(&head, &visits, as_of);
+            let records = Records::of(list);
+            let mut report = attendance::compute(&head, &records, as_of);
             if view.still_in {
                 report.attendees.retain(|person| person.still_in);
             }
             match zone {
-                None => serde_json::to_vec(&report).expect("attendance serializes"),
+                None => attendance_json(report),
                 Some(zone) => attendance_csv(&report.attendees, &zone.tz),
             }
         }
@@ -429,26 +429,26 @@ fn render(list: &StoredList, as_of: i64, view: &View) -> Rendered {
     }
 }
 
-/// Whether a stored record is still open: all the still-in filter reads of it.
-#[derive(serde::Deserialize)]
-struct Open {
-    left_time: Option<i64>,
-}
-
 /// The participants document with only the records still in: the stored head, the records
-/// exactly as stored.
-fn participants_json(list: &StoredList, records: &[Open], still_in: bool) -> Vec<u8> {
+/// exactly as stored (each half of the list sifted on a thread of its own when it is long).
+fn still_in_json(list: &StoredList) -> Vec<u8> {
+    fn open<'a>(records: &[&'a [u8]]) -> Vec<&'a [u8]> {
+        let open = |json: &&[u8]| Record::read(json).left_time.is_none();
+        records.iter().copied().filter(open).collect()
+    }
+    let records: Vec<&[u8]> = list.each_record().collect();
+    let (front, back) = records.split_at(records.len() / 2);
+    let (front, back) = both(
+        Records::parallel(records.len()),
+        || open(front),
+        || open(back),
+    );
     let mut out = Vec::with_capacity(list.head().len() + 1024);
     out.extend_from_slice(list.head());
-    let mut first = true;
-    for (json, record) in list.each_record().zip(records) {
-        if still_in && record.left_time.is_some() {
-            continue;
-        }
-        if !first {
+    for (i, json) in front.iter().chain(&back).enumerate() {
+        if i > 0 {
             out.push(b',');
         }
-        first = false;
         out.extend_from_slice(json);
     }
     out.extend_from_slice(b"]}");
@@ -485,13 +485,15 @@ const PARTICIPANT_COLUMNS: [&str; 24] = [
     "provisional",
 ];
 
-/// One row per record, the participants document's fields as columns.
-fn participants_csv(records: &[Record<'_>], still_in: bool, tz: &TimeZone) -> Vec<u8> {
-    let mut csv = Csv::new(records.len() * 400, tz);
-    csv.row(PARTICIPANT_COLUMNS.iter().map(|c| Cell::Text(c)));
-    for r in records {
+/// One row per record, the participants document's fields as columns; each record is read as
+/// its row is written.
+fn participants_csv(list: &StoredList, still_in: bool, tz: &TimeZone) -> Vec<u8> {
+    let records: Vec<&[u8]> = list.each_record().collect();
+    let (front, back) = records.split_at(records.len() / 2);
+    csv_document(&PARTICIPANT_COLUMNS, [front, back], tz, |csv, json| {
+        let r = Record::read(json);
         if still_in && r.left_time.is_some() {
-            continue;
+            return;
         }
         csv.row([
             text(&r.userid),
@@ -519,8 +521,7 @@ fn participants_csv(records: &[Record<'_>], still_in: bool, tz: &TimeZone) -> Ve
             text(&r.customer_data),
             Some(r.provisional).into(),
         ]);
-    }
-    csv.finish()
+    })
 }
 
 const ATTENDANCE_COLUMNS: [&str; 13] = [
@@ -541,9 +542,8 @@ const ATTENDANCE_COLUMNS: [&str; 13] = [
 
 /// One row per person (their sessions are in the JSON form only).
 fn attendance_csv(people: &[Attendee<'_>], tz: &TimeZone) -> Vec<u8> {
-    let mut csv = Csv::new(people.len() * 250, tz);
-    csv.row(ATTENDANCE_COLUMNS.iter().map(|c| Cell::Text(c)));
-    for p in people {
+    let (front, back) = people.split_at(people.len() / 2);
+    csv_document(&ATTENDANCE_COLUMNS, [front, back], tz, |csv, p| {
         csv.row([
             Cell::Text(&p.person),
             text(&p.user_name),
@@ -559,12 +559,73 @@ fn attendance_csv(people: &[Attendee<'_>], tz: &TimeZone) -> Vec<u8> {
             Some(p.session_count as i64).into(),
             Some(p.device_count as i64).into(),
         ]);
+    })
+}
+
+/// The attendance document. The people come last in it, after the summary: they are written in
+/// two halves, on two threads when there are many.
+fn attendance_json(mut report: AttendanceResponse<'_>) -> Vec<u8> {
+    let people = std::mem::take(&mut report.attendees);
+    let mut out = Vec::with_capacity(people.len() * 400 + 1024);
+    serde_json::to_writer(&mut out, &report).expect("attendance serializes");
+    debug_assert!(out.ends_with(b"[]}"), "the attendees end the document");
+    out.truncate(out.len() - b"]}".len());
+    let write = |out: &mut Vec<u8>, people: &[Attendee<'_>]| {
+        for (i, person) in people.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut *out, person).expect("attendance serializes");
+        }
+    };
+    let (front, back) = people.split_at(people.len() / 2);
+    let ((), back) = both(
+        Records::parallel(people.len()),
+        || write(&mut out, front),
+        || {
+            let mut json = Vec::with_capacity(back.len() * 400);
+            write(&mut json, back);
+            json
+        },
+    );
+    if !front.is_empty() && !back.is_empty() {
+        out.push(b',');
     }
-    csv.finish()
+    out.extend_from_slice(&back);
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// A CSV document: the byte-order mark, the `header` row, then the rows `row` writes for each
+/// item of both halves (each half on a thread of its own when there are many).
+fn csv_document<T: Sync>(
+    header: &[&str],
+    halves: [&[T]; 2],
+    tz: &TimeZone,
+    row: impl Fn(&mut Csv<'_>, &T) + Sync,
+) -> Vec<u8> {
+    let write = |items: &[T], first: bool| {
+        let mut csv = Csv::new(items.len() * 256, tz, first);
+        if first {
+            csv.row(header.iter().map(|c| Cell::Text(c)));
+        }
+        for item in items {
+            row(&mut csv, item);
+        }
+        csv.finish()
+    };
+    let parallel = Records::parallel(halves[0].len() + halves[1].len());
+    let (mut front, back) = both(
+        parallel,
+        || write(halves[0], true),
+        || write(halves[1], false),
+    );
+    front.extend_from_slice(&back);
+    front
 }
 
 /// A text cell, empty for `None`.
-fn text<'a>(value: &'a Option<std::borrow::Cow<'_, str>>) -> Cell<'a> {
+fn text<'a, T: std::ops::Deref<Target = str>>(value: &'a Option<T>) -> Cell<'a> {
     Cell::from(value.as_deref())
 }
 
@@ -605,9 +666,12 @@ struct Csv<'z> {
 }
 
 impl<'z> Csv<'z> {
-    fn new(bytes: usize, tz: &'z TimeZone) -> Self {
+    /// A document, or (without `bom`) rows to follow another's.
+    fn new(bytes: usize, tz: &'z TimeZone, bom: bool) -> Self {
         let mut out = Vec::with_capacity(bytes + BOM.len());
-        out.extend_from_slice(BOM);
+        if bom {
+            out.extend_from_slice(BOM);
+        }
         Self {
             writer: csv::WriterBuilder::new()
                 .terminator(csv::Terminator::CRLF)
@@ -648,9 +712,7 @@ fn write_cell(out: &mut Vec<u8>, cell: &Cell<'_>, tz: &TimeZone) {
             out.extend_from_slice(text.as_bytes());
         }
         Cell::Empty | Cell::Time(None) => {}
-        Cell::Number(n) => {
-            let _ = write!(out, "{n}");
-        }
+        Cell::Number(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
         Cell::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Cell::Time(Some(seconds)) => write_time(out, *seconds, tz),
     }
@@ -658,28 +720,37 @@ fn write_cell(out: &mut Vec<u8>, cell: &Cell<'_>, tz: &TimeZone) {
 
 /// Unix seconds as ISO 8601 with the zone's offset at that instant, `2024-05-01T09:30:00+08:00`.
 fn write_time(out: &mut Vec<u8>, seconds: i64, tz: &TimeZone) {
-    let Ok(at) = Timestamp::from_second(seconds) else {
-        // Outside what a calendar date can say (the upstream's data is broken): the number.
-        let _ = write!(out, "{seconds}");
-        return;
+    let Some((offset, civil)) = Timestamp::from_second(seconds)
+        .ok()
+        .map(|at| (tz.to_offset(at), at))
+        .map(|(offset, at)| (offset, offset.to_datetime(at)))
+        .filter(|(_, civil)| civil.year() >= 1)
+    else {
+        // Outside the years 1 to 9999 (the upstream's data is broken): the number.
+        return out.extend_from_slice(itoa::Buffer::new().format(seconds).as_bytes());
     };
-    let offset = tz.to_offset(at);
-    let civil = offset.to_datetime(at);
     let total = offset.seconds();
-    let sign = if total < 0 { '-' } else { '+' };
-    let total = total.unsigned_abs();
-    let _ = write!(
-        out,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
-        civil.year(),
-        civil.month(),
-        civil.day(),
-        civil.hour(),
-        civil.minute(),
-        civil.second(),
-        total / 3600,
-        total % 3600 / 60,
-    );
+    let (sign, total) = (if total < 0 { b'-' } else { b'+' }, total.unsigned_abs());
+    let digits = |out: &mut Vec<u8>, value: u32, width: u32| {
+        for place in (0..width).rev() {
+            out.push(b'0' + (value / 10u32.pow(place) % 10) as u8);
+        }
+    };
+    digits(out, civil.year().unsigned_abs().into(), 4);
+    out.push(b'-');
+    digits(out, civil.month().unsigned_abs().into(), 2);
+    out.push(b'-');
+    digits(out, civil.day().unsigned_abs().into(), 2);
+    out.push(b'T');
+    digits(out, civil.hour().unsigned_abs().into(), 2);
+    out.push(b':');
+    digits(out, civil.minute().unsigned_abs().into(), 2);
+    out.push(b':');
+    digits(out, civil.second().unsigned_abs().into(), 2);
+    out.push(sign);
+    digits(out, total / 3600, 2);
+    out.push(b':');
+    digits(out, total % 3600 / 60, 2);
 }
 
 #[cfg(test)]

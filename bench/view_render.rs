@@ -1,0 +1,105 @@
+//! Views made from a cached 50,000-record list, in process: for each view, the wall time of one
+//! rendering (what a first request waits for, before the body is sent), this process's CPU time
+//! for it and the pages of memory it first touched (minor page faults: fresh memory, which on
+//! these virtual machines costs about as much as the work itself), the median of ROUNDS.
+//!
+//! `cargo bench --bench view_render [-- ROUNDS]`
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use wemeet_gateway::api::{Of, ViewParams, render, render_view};
+use wemeet_gateway::simulator::demo::HUGE_MEETING;
+use wemeet_gateway::simulator::demo_dataset;
+use wemeet_gateway::upstream::{Completeness, ListHead, PAGE_SIZE, Participant, RECORD_CAP};
+
+fn process_cpu() -> Duration {
+    use nix::time::{ClockId, clock_gettime};
+    Duration::from(clock_gettime(ClockId::CLOCK_PROCESS_CPUTIME_ID).expect("a process clock"))
+}
+
+fn page_faults() -> i64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_SELF)
+        .expect("own usage")
+        .minor_page_faults()
+}
+
+fn main() {
+    let rounds: usize = std::env::args()
+        .skip(1)
+        .find(|a| a != "--bench")
+        .map_or(11, |a| a.parse().unwrap());
+    let dataset = demo_dataset();
+    let meeting = &dataset.meetings[HUGE_MEETING];
+    let records: Vec<Participant> = meeting.records(None).unwrap()[..RECORD_CAP]
+        .iter()
+        .map(|r| serde_json::from_str(r.json.get()).unwrap())
+        .collect();
+    let head = ListHead {
+        meeting_id: Some(meeting.meeting_id.clone()),
+        meeting_code: Some(meeting.meeting_code.clone()),
+        subject: Some(meeting.subject.clone()),
+        schedule_start_time: Some(meeting.schedule_start_time),
+        schedule_end_time: Some(meeting.schedule_end_time),
+        total_count: Some(60_000),
+        completeness: Completeness::TruncatedAtRecordCap,
+        pages: 500,
+        records: records.len(),
+        still_in: records.iter().filter(|r| r.left_time.is_none()).count(),
+        windows: 1,
+    };
+    let mut renderer = render();
+    for page in records.chunks(PAGE_SIZE as usize) {
+        renderer.page(page.to_vec());
+    }
+    let stored = renderer.finish(&head);
+    let as_of = meeting.schedule_end_time;
+    println!(
+        "{} cores; 50,000 records; median of {rounds}",
+        std::thread::available_parallelism().unwrap()
+    );
+    for (name, of, query) in [
+        ("attendance", Of::Attendance, ""),
+        (
+            "attendance CSV",
+            Of::Attendance,
+            "format=csv&tz=Europe/Berlin",
+        ),
+        (
+            "participants CSV",
+            Of::Participants,
+            "format=csv&tz=Europe/Berlin",
+        ),
+        ("participants still in", Of::Participants, "still_in=true"),
+    ] {
+        let view = ViewParams::from_query_string(query)
+            .unwrap()
+            .into_view(of, &HeaderMap::new())
+            .unwrap();
+        let (mut walls, mut cpus, mut faults) = (Vec::new(), Vec::new(), Vec::new());
+        let mut bytes = 0;
+        for _ in 0..rounds {
+            let (wall, cpu, fault) = (Instant::now(), process_cpu(), page_faults());
+            let rendered = render_view(&stored, as_of, &view);
+            walls.push(wall.elapsed());
+            cpus.push(process_cpu() - cpu);
+            faults.push(page_faults() - fault);
+            bytes = rendered.body(false).len();
+        }
+        walls.sort();
+        cpus.sort();
+        faults.sort();
+        println!(
+            "{name:22} {:6.1} ms wall (min {:5.1}, max {:5.1}), {:6.1} ms CPU, {:6} page faults; \
+             {bytes} bytes",
+            walls[rounds / 2].as_secs_f64() * 1e3,
+            walls[0].as_secs_f64() * 1e3,
+            walls[rounds - 1].as_secs_f64() * 1e3,
+            cpus[rounds / 2].as_secs_f64() * 1e3,
+            faults[rounds / 2],
+        );
+    }
+}
