@@ -17,7 +17,8 @@ use super::AppState;
 use super::auth::Authorized;
 use super::participants::MeetingPath;
 
-use super::records::{Head, Record, Records, both};
+use super::records::{Head, Record, Text, both, parallel};
+use super::stored_list::StoredList;
 use super::views::{self, Of, ViewParams};
 use crate::error::ApiError;
 use crate::upstream::query::ParticipantsParams;
@@ -176,7 +177,7 @@ pub struct Session {
 
 /// The attendance of a list's records at `as_of` (unix seconds), with every person; the
 /// handler filters.
-pub fn compute<'a>(head: &'a Head, records: &Records<'a>, as_of: i64) -> AttendanceResponse<'a> {
+pub fn compute<'a>(head: &'a Head, records: &[Visit<'a>], as_of: i64) -> AttendanceResponse<'a> {
     let (attendees, edges) = people(records, as_of);
     let summary = summarize(records.len(), &attendees, edges);
     AttendanceResponse {
@@ -194,9 +195,58 @@ pub fn compute<'a>(head: &'a Head, records: &Records<'a>, as_of: i64) -> Attenda
     }
 }
 
+/// What attendance keeps of a stored record: under half of it, so that the records of one
+/// person, read together, lie closer in memory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Visit<'a> {
+    pub userid: Option<Text<'a>>,
+    pub ms_open_id: Option<Text<'a>>,
+    pub uuid: Option<Text<'a>>,
+    pub user_name: Option<Text<'a>>,
+    pub user_name_base64: Option<Text<'a>>,
+    pub join_time: i64,
+    pub left_time: Option<i64>,
+    pub instanceid: Option<i64>,
+    pub user_role: Option<i64>,
+    pub provisional: bool,
+}
+
+impl<'a> From<Record<'a>> for Visit<'a> {
+    fn from(record: Record<'a>) -> Self {
+        Self {
+            userid: record.userid,
+            ms_open_id: record.ms_open_id,
+            uuid: record.uuid,
+            user_name: record.user_name,
+            user_name_base64: record.user_name_base64,
+            join_time: record.join_time,
+            left_time: record.left_time,
+            instanceid: record.instanceid,
+            user_role: record.user_role,
+            provisional: record.provisional,
+        }
+    }
+}
+
+/// Every record of a stored list as attendance keeps it, in order; each half read on a thread
+/// of its own when the list is long.
+pub fn visits(list: &StoredList) -> Vec<Visit<'_>> {
+    fn read<'a>(records: &[&'a [u8]]) -> Vec<Visit<'a>> {
+        records
+            .iter()
+            .map(|json| Record::read(json).into())
+            .collect()
+    }
+    let records: Vec<&[u8]> = list.each_record().collect();
+    let (front, back) = records.split_at(records.len() / 2);
+    let (mut visits, back) = both(parallel(records.len()), || read(front), || read(back));
+    visits.extend(back);
+    visits
+}
+
 /// What identifies a record's person: `userid`, else `ms_open_id`, else `uuid`; `None` for a
 /// record with none.
-fn person_of<'r, 'a>(record: &'r Record<'a>) -> Option<&'r Cow<'a, str>> {
+fn person_of<'r, 'a>(record: &'r Visit<'a>) -> Option<&'r Cow<'a, str>> {
     [&record.userid, &record.ms_open_id, &record.uuid]
         .into_iter()
         .flatten()
@@ -208,29 +258,55 @@ fn person_of<'r, 'a>(record: &'r Record<'a>) -> Option<&'r Cow<'a, str>> {
 /// and its index in the list.
 type Place = (u32, i64, u32);
 
+/// Each record's person as a number: records of one person have the same, a record with no
+/// identity one of its own. Each half of a long list is numbered on a thread of its own, and
+/// the second half's numbers then translated into the first's.
+fn numbers(records: &[Visit<'_>]) -> Vec<u32> {
+    type Numbers<'r> = HashMap<&'r str, u32, foldhash::fast::RandomState>;
+    /// Numbers from 0, as first seen.
+    fn number<'r>(records: &'r [Visit<'_>]) -> (Vec<u32>, Numbers<'r>) {
+        let mut known = Numbers::with_capacity_and_hasher(records.len(), Default::default());
+        let mut numbers = Vec::with_capacity(records.len());
+        for (i, record) in records.iter().enumerate() {
+            let new = u32::try_from(i).expect("a list holds far fewer records");
+            numbers.push(match person_of(record) {
+                Some(id) => *known.entry(id.as_ref()).or_insert(new),
+                None => new,
+            });
+        }
+        (numbers, known)
+    }
+    let (front, back) = records.split_at(records.len() / 2);
+    let ((mut numbers, known), (back_numbers, back_known)) =
+        both(parallel(records.len()), || number(front), || number(back));
+    // A person of the second half keeps the first half's number, or takes a new one past it.
+    let offset = u32::try_from(front.len()).expect("a list holds far fewer records");
+    let mut translated: Vec<u32> = (offset..).take(back.len()).collect();
+    for (id, local) in back_known {
+        if let Some(&number) = known.get(id) {
+            translated[local as usize] = number;
+        }
+    }
+    numbers.extend(back_numbers.iter().map(|&local| translated[local as usize]));
+    numbers
+}
+
 /// One person's records in that order, with their first join and what identifies them.
 type Run<'o, 'r> = (i64, &'r str, &'o [Place]);
 
 /// Each person's row, by first join then person, and the starts (+1) and ends (-1) of the
 /// time each person was in, for the peak.
-fn people<'a>(records: &Records<'a>, as_of: i64) -> (Vec<Attendee<'a>>, Vec<(i64, i32)>) {
-    // Each person numbered as first seen, then the records by person, join time and list order:
-    // each person is one run. A record with no identity is a person of its own.
-    let mut numbers: HashMap<&str, u32, foldhash::fast::RandomState> =
-        HashMap::with_capacity_and_hasher(records.len(), Default::default());
-    let mut order: Vec<Place> = Vec::with_capacity(records.len());
-    for (i, record) in records.iter().enumerate() {
-        let new = u32::try_from(order.len()).expect("a list holds far fewer records");
-        let person = match person_of(record) {
-            Some(id) => *numbers.entry(id.as_ref()).or_insert(new),
-            None => new,
-        };
-        order.push((person, record.join_time, new));
-        debug_assert_eq!(new as usize, i);
-    }
+fn people<'a>(records: &[Visit<'a>], as_of: i64) -> (Vec<Attendee<'a>>, Vec<(i64, i32)>) {
+    // The records by person (numbered), join time and list order: each person is one run.
+    let mut order: Vec<Place> = numbers(records)
+        .into_iter()
+        .zip(records)
+        .enumerate()
+        .map(|(i, (person, record))| (person, record.join_time, i as u32))
+        .collect();
     order.sort_unstable();
     let session = |&(.., i): &Place| {
-        let record = records.get(i as usize);
+        let record = &records[i as usize];
         Session {
             join_time: record.join_time,
             left_time: record.left_time,
@@ -244,7 +320,7 @@ fn people<'a>(records: &Records<'a>, as_of: i64) -> (Vec<Attendee<'a>>, Vec<(i64
     let mut runs: Vec<Run<'_, '_>> = order
         .chunk_by(|a, b| a.0 == b.0)
         .map(|run| {
-            let person = person_of(records.get(run[0].2 as usize)).map_or("", |p| p.as_ref());
+            let person = person_of(&records[run[0].2 as usize]).map_or("", |p| p.as_ref());
             (run[0].1, person, run)
         })
         .collect();
@@ -260,18 +336,15 @@ fn people<'a>(records: &Records<'a>, as_of: i64) -> (Vec<Attendee<'a>>, Vec<(i64
         let people: Vec<Attendee<'a>> = runs
             .iter()
             .map(|(.., run)| {
-                let group = run.iter().map(|&(.., i)| records.get(i as usize));
+                let group = run.iter().map(|&(.., i)| &records[i as usize]);
                 attendee(group, as_of, &mut edges, &mut scratch)
             })
             .collect();
         (people, edges)
     };
     let (front, back) = runs.split_at(runs.len() / 2);
-    let ((mut people, mut edges), (more_people, more_edges)) = both(
-        Records::parallel(records.len()),
-        || rows(front),
-        || rows(back),
-    );
+    let ((mut people, mut edges), (more_people, more_edges)) =
+        both(parallel(records.len()), || rows(front), || rows(back));
     people.extend(more_people);
     edges.extend(more_edges);
     (people, edges)
@@ -287,7 +360,7 @@ struct Scratch {
 /// One person's row from their records (by join time), adding the starts and ends of the time
 /// they were in to `edges`.
 fn attendee<'r, 'a: 'r>(
-    group: impl Iterator<Item = &'r Record<'a>> + Clone,
+    group: impl Iterator<Item = &'r Visit<'a>> + Clone,
     as_of: i64,
     edges: &mut Vec<(i64, i32)>,
     scratch: &mut Scratch,
@@ -340,7 +413,7 @@ fn attendee<'r, 'a: 'r>(
 
 /// A session as a half-open interval of seconds: an open one ends at `as_of`; one that ends
 /// before it starts (the upstream's clocks disagree) is empty.
-fn interval(record: &Record<'_>, as_of: i64) -> (i64, i64) {
+fn interval(record: &Visit<'_>, as_of: i64) -> (i64, i64) {
     let end = record.left_time.unwrap_or(as_of);
     (record.join_time, end.max(record.join_time))
 }
@@ -406,9 +479,9 @@ mod tests {
         join: i64,
         left: Option<i64>,
         device: i64,
-    ) -> Record<'static> {
-        let text = |s: &str| Some(super::super::records::Text(Cow::Owned(s.to_owned())));
-        Record {
+    ) -> Visit<'static> {
+        let text = |s: &str| Some(Text(Cow::Owned(s.to_owned())));
+        Visit {
             userid: text(userid),
             ms_open_id: text(ms_open_id),
             uuid: text(uuid),
@@ -417,7 +490,7 @@ mod tests {
             left_time: left,
             instanceid: Some(device),
             user_role: Some(join % 7),
-            ..Record::default()
+            ..Visit::default()
         }
     }
 
@@ -442,7 +515,7 @@ mod tests {
             record("", "", "", 600, Some(620), 0),
         ];
         let head = head();
-        let report = compute(&head, &Records::from(records.to_vec()), 1_000);
+        let report = compute(&head, &records, 1_000);
         type Row<'a> = (&'a str, i64, usize, usize, bool, Option<i64>);
         let people: Vec<Row<'_>> = report
             .attendees
@@ -490,11 +563,46 @@ mod tests {
             record("b", "", "", 10, Some(25), 1),
         ];
         let head = head();
-        let summary = compute(&head, &Records::from(records.to_vec()), 100).summary;
+        let summary = compute(&head, &records, 100).summary;
         assert_eq!((summary.peak_concurrent, summary.peak_at), (1, Some(0)));
         assert_eq!(summary.median_attended_seconds, 12);
-        let empty = compute(&head, &Records::from(Vec::new()), 100).summary;
+        let empty = compute(&head, &[], 100).summary;
         assert_eq!((empty.peak_concurrent, empty.peak_at), (0, None));
         assert_eq!(empty.median_attended_seconds, 0);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(2_000))]
+
+        /// Numbering each half of the list on its own and then translating the second half's
+        /// numbers gives two records one number exactly when they are one person.
+        #[test]
+        fn records_share_a_number_exactly_when_they_are_one_person(
+            ids in proptest::collection::vec((0..4u8, 0..4u8, 0..4u8), 0..48),
+        ) {
+            // 0: absent, 1: empty, else an id from a small alphabet (so that people repeat).
+            let id = |n: u8, kind: &str| match n {
+                0 => None,
+                1 => Some(Text(Cow::Borrowed(""))),
+                n => Some(Text(Cow::Owned(format!("{kind}{n}")))),
+            };
+            let visits: Vec<Visit<'_>> = ids
+                .iter()
+                .map(|&(u, m, w)| Visit {
+                    userid: id(u, "u"),
+                    ms_open_id: id(m, "m"),
+                    uuid: id(w, "w"),
+                    ..Visit::default()
+                })
+                .collect();
+            let numbers = numbers(&visits);
+            proptest::prop_assert_eq!(numbers.len(), visits.len());
+            for (i, a) in visits.iter().enumerate() {
+                for (j, b) in visits.iter().enumerate() {
+                    let same = i == j || (person_of(a).is_some() && person_of(a) == person_of(b));
+                    proptest::prop_assert_eq!(numbers[i] == numbers[j], same, "{} {}", i, j);
+                }
+            }
+        }
     }
 }

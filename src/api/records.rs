@@ -241,55 +241,9 @@ pub fn both<A: Send, B: Send>(
     })
 }
 
-impl<'a> From<Vec<Record<'a>>> for Records<'a> {
-    fn from(records: Vec<Record<'a>>) -> Self {
-        Self {
-            halves: [records, Vec::new()],
-        }
-    }
-}
-
-/// A stored list's records, in order: read in two halves, on two threads when the list is long.
-#[derive(Debug)]
-pub struct Records<'a> {
-    halves: [Vec<Record<'a>>; 2],
-}
-
-impl<'a> Records<'a> {
-    /// Every record of a stored list.
-    pub fn of(list: &'a StoredList) -> Self {
-        let slices: Vec<&[u8]> = list.each_record().collect();
-        let (front, back) = slices.split_at(slices.len() / 2);
-        let read = |slices: &[&'a [u8]]| -> Vec<Record<'a>> {
-            slices.iter().map(|json| Record::read(json)).collect()
-        };
-        let (front, back) = both(Self::parallel(slices.len()), || read(front), || read(back));
-        Self {
-            halves: [front, back],
-        }
-    }
-
-    /// Whether work on `records` records is worth a second thread.
-    pub fn parallel(records: usize) -> bool {
-        records >= PARALLEL_FROM
-    }
-
-    pub fn len(&self) -> usize {
-        self.halves[0].len() + self.halves[1].len()
-    }
-
-    /// Record `i` of the list.
-    pub fn get(&self, i: usize) -> &Record<'a> {
-        let front = &self.halves[0];
-        match i.checked_sub(front.len()) {
-            None => &front[i],
-            Some(back) => &self.halves[1][back],
-        }
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Record<'a>> {
-        self.halves.iter().flatten()
-    }
+/// Whether work on `records` records is worth a second thread.
+pub fn parallel(records: usize) -> bool {
+    records >= PARALLEL_FROM
 }
 
 #[cfg(test)]

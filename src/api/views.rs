@@ -23,7 +23,7 @@ use super::AppState;
 use super::attendance::AttendanceResponse;
 use super::attendance::{self, Attendee};
 use super::cached_response;
-use super::records::{self, Record, Records, both};
+use super::records::{self, Record, both};
 use super::stored_list::StoredList;
 use crate::cache::Served;
 use crate::error::ApiError;
@@ -388,8 +388,8 @@ pub fn render(list: &StoredList, as_of: i64, view: &View) -> Rendered {
         (Of::Participants, None) => still_in_json(list),
         (Of::Participants, Some(zone)) => participants_csv(list, view.still_in, &zone.tz),
         (Of::Attendance, zone) => {
-            let records = Records::of(list);
-            let mut report = attendance::compute(&head, &records, as_of);
+            let visits = attendance::visits(list);
+            let mut report = attendance::compute(&head, &visits, as_of);
             if view.still_in {
                 report.attendees.retain(|person| person.still_in);
             }
@@ -439,7 +439,7 @@ fn still_in_json(list: &StoredList) -> Vec<u8> {
     let records: Vec<&[u8]> = list.each_record().collect();
     let (front, back) = records.split_at(records.len() / 2);
     let (front, back) = both(
-        Records::parallel(records.len()),
+        records::parallel(records.len()),
         || open(front),
         || open(back),
     );
@@ -580,7 +580,7 @@ fn attendance_json(mut report: AttendanceResponse<'_>) -> Vec<u8> {
     };
     let (front, back) = people.split_at(people.len() / 2);
     let ((), back) = both(
-        Records::parallel(people.len()),
+        records::parallel(people.len()),
         || write(&mut out, front),
         || {
             let mut json = Vec::with_capacity(back.len() * 400);
@@ -614,7 +614,7 @@ fn csv_document<T: Sync>(
         }
         csv.finish()
     };
-    let parallel = Records::parallel(halves[0].len() + halves[1].len());
+    let parallel = records::parallel(halves[0].len() + halves[1].len());
     let (mut front, back) = both(
         parallel,
         || write(halves[0], true),
