@@ -7,13 +7,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "huge_list.rs"]
+mod huge_list;
+
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use wemeet_gateway::api::{Of, ViewParams, render, render_view};
-use wemeet_gateway::simulator::demo::HUGE_MEETING;
-use wemeet_gateway::simulator::demo_dataset;
-use wemeet_gateway::upstream::{Completeness, ListHead, PAGE_SIZE, Participant, RECORD_CAP};
+use wemeet_gateway::upstream::PAGE_SIZE;
 
 fn process_cpu() -> Duration {
     use nix::time::{ClockId, clock_gettime};
@@ -32,31 +33,12 @@ fn main() {
         .skip(1)
         .find(|a| a != "--bench")
         .map_or(11, |a| a.parse().unwrap());
-    let dataset = demo_dataset();
-    let meeting = &dataset.meetings[HUGE_MEETING];
-    let records: Vec<Participant> = meeting.records(None).unwrap()[..RECORD_CAP]
-        .iter()
-        .map(|r| serde_json::from_str(r.json.get()).unwrap())
-        .collect();
-    let head = ListHead {
-        meeting_id: Some(meeting.meeting_id.clone()),
-        meeting_code: Some(meeting.meeting_code.clone()),
-        subject: Some(meeting.subject.clone()),
-        schedule_start_time: Some(meeting.schedule_start_time),
-        schedule_end_time: Some(meeting.schedule_end_time),
-        total_count: Some(60_000),
-        completeness: Completeness::TruncatedAtRecordCap,
-        pages: 500,
-        records: records.len(),
-        still_in: records.iter().filter(|r| r.left_time.is_none()).count(),
-        windows: 1,
-    };
+    let (head, records, as_of) = huge_list::huge_list();
     let mut renderer = render();
     for page in records.chunks(PAGE_SIZE as usize) {
         renderer.page(page.to_vec());
     }
     let stored = renderer.finish(&head);
-    let as_of = meeting.schedule_end_time;
     println!(
         "{} cores; 50,000 records; median of {rounds}",
         std::thread::available_parallelism().unwrap()
