@@ -270,7 +270,7 @@ pub fn apply_events(stored: &StoredList, joined: &[Joined], left: &[Left]) -> Ap
 #[derive(Deserialize)]
 struct OpenRecord<'a> {
     #[serde(borrow)]
-    uuid: Option<std::borrow::Cow<'a, str>>,
+    uuid: Option<super::records::Text<'a>>,
     instanceid: Option<i64>,
     left_time: Option<i64>,
 }
