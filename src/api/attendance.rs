@@ -17,7 +17,7 @@ use super::AppState;
 use super::auth::Authorized;
 use super::participants::MeetingPath;
 
-use super::records::{Head, Record, Text, both, parallel};
+use super::records::{Field, Head, Text, Visit, both, parallel};
 use super::stored_list::StoredList;
 use super::views::{self, Of, ViewParams};
 use crate::error::ApiError;
@@ -195,63 +195,36 @@ pub fn compute<'a>(head: &'a Head, records: &[Visit<'a>], as_of: i64) -> Attenda
     }
 }
 
-/// What attendance keeps of a stored record: under half of it, so that the records of one
-/// person, read together, lie closer in memory.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Visit<'a> {
-    pub userid: Option<Text<'a>>,
-    pub ms_open_id: Option<Text<'a>>,
-    pub uuid: Option<Text<'a>>,
-    pub user_name: Option<Text<'a>>,
-    pub user_name_base64: Option<Text<'a>>,
-    pub join_time: i64,
-    pub left_time: Option<i64>,
-    pub instanceid: Option<i64>,
-    pub user_role: Option<i64>,
-    pub provisional: bool,
-}
-
-impl<'a> From<Record<'a>> for Visit<'a> {
-    fn from(record: Record<'a>) -> Self {
-        Self {
-            userid: record.userid,
-            ms_open_id: record.ms_open_id,
-            uuid: record.uuid,
-            user_name: record.user_name,
-            user_name_base64: record.user_name_base64,
-            join_time: record.join_time,
-            left_time: record.left_time,
-            instanceid: record.instanceid,
-            user_role: record.user_role,
-            provisional: record.provisional,
-        }
-    }
-}
-
-/// Every record of a stored list as attendance keeps it, in order; each half read on a thread
-/// of its own when the list is long.
+/// Every record of a stored list as attendance reads it, in order: by the briefs kept beside
+/// the stored records, without reading their JSON again.
 pub fn visits(list: &StoredList) -> Vec<Visit<'_>> {
-    fn read<'a>(records: &[&'a [u8]]) -> Vec<Visit<'a>> {
-        records
-            .iter()
-            .map(|json| Record::read(json).into())
-            .collect()
-    }
-    let records: Vec<&[u8]> = list.each_record().collect();
-    let (front, back) = records.split_at(records.len() / 2);
-    let (mut visits, back) = both(parallel(records.len()), || read(front), || read(back));
-    visits.extend(back);
+    let mut visits = Vec::with_capacity(list.records());
+    visits.extend(
+        list.each_record_briefly()
+            .map(|(json, brief)| Visit::new(json, brief)),
+    );
     visits
 }
 
-/// What identifies a record's person: `userid`, else `ms_open_id`, else `uuid`; `None` for a
-/// record with none.
-fn person_of<'r, 'a>(record: &'r Visit<'a>) -> Option<&'r Cow<'a, str>> {
-    [&record.userid, &record.ms_open_id, &record.uuid]
+/// Which text identifies a record's person: `userid`, else `ms_open_id`, else `uuid`, the
+/// first that is neither null nor empty; `None` for a record with none.
+fn person_field(record: &Visit<'_>) -> Option<Field> {
+    [Field::Userid, Field::MsOpenId, Field::Uuid]
         .into_iter()
-        .flatten()
-        .map(|id| &id.0)
-        .find(|id| !id.is_empty())
+        .find(|&field| record.escaped(field).is_some_and(|id| !id.is_empty()))
+}
+
+/// A record's person as the JSON writes it: equal exactly when the people are.
+fn person_key<'a>(record: &Visit<'a>) -> Option<&'a [u8]> {
+    person_field(record).and_then(|field| record.escaped(field))
+}
+
+/// A record's person as text; empty for a record with none.
+fn person_text<'a>(record: &Visit<'a>) -> Cow<'a, str> {
+    person_field(record)
+        .and_then(|field| record.text(field))
+        .map(|text| text.0)
+        .unwrap_or_default()
 }
 
 /// A record's place in the order records are grouped by: its person's number, its join time,
@@ -262,15 +235,15 @@ type Place = (u32, i64, u32);
 /// identity one of its own. Each half of a long list is numbered on a thread of its own, and
 /// the second half's numbers then translated into the first's.
 fn numbers(records: &[Visit<'_>]) -> Vec<u32> {
-    type Numbers<'r> = HashMap<&'r str, u32, foldhash::fast::RandomState>;
+    type Numbers<'r> = HashMap<&'r [u8], u32, foldhash::fast::RandomState>;
     /// Numbers from 0, as first seen.
     fn number<'r>(records: &'r [Visit<'_>]) -> (Vec<u32>, Numbers<'r>) {
         let mut known = Numbers::with_capacity_and_hasher(records.len(), Default::default());
         let mut numbers = Vec::with_capacity(records.len());
         for (i, record) in records.iter().enumerate() {
             let new = u32::try_from(i).expect("a list holds far fewer records");
-            numbers.push(match person_of(record) {
-                Some(id) => *known.entry(id.as_ref()).or_insert(new),
+            numbers.push(match person_key(record) {
+                Some(id) => *known.entry(id).or_insert(new),
                 None => new,
             });
         }
@@ -292,7 +265,7 @@ fn numbers(records: &[Visit<'_>]) -> Vec<u32> {
 }
 
 /// One person's records in that order, with their first join and what identifies them.
-type Run<'o, 'r> = (i64, &'r str, &'o [Place]);
+type Run<'o, 'a> = (i64, Cow<'a, str>, &'o [Place]);
 
 /// Each person's row, by first join then person, and the starts (+1) and ends (-1) of the
 /// time each person was in, for the peak.
@@ -302,27 +275,16 @@ fn people<'a>(records: &[Visit<'a>], as_of: i64) -> (Vec<Attendee<'a>>, Vec<(i64
         .into_iter()
         .zip(records)
         .enumerate()
-        .map(|(i, (person, record))| (person, record.join_time, i as u32))
+        .map(|(i, (person, record))| (person, record.join_time(), i as u32))
         .collect();
     order.sort_unstable();
-    let session = |&(.., i): &Place| {
-        let record = &records[i as usize];
-        Session {
-            join_time: record.join_time,
-            left_time: record.left_time,
-            instanceid: record.instanceid,
-            provisional: record.provisional,
-        }
-    };
+    let session = |&(.., i): &Place| session(&records[i as usize]);
     // The people by first join, then person; records with no identity share an empty key, so
     // their sessions decide, and the order never depends on how the records were sorted. Sorted
     // as runs of the order, before the rows are made.
     let mut runs: Vec<Run<'_, '_>> = order
         .chunk_by(|a, b| a.0 == b.0)
-        .map(|run| {
-            let person = person_of(&records[run[0].2 as usize]).map_or("", |p| p.as_ref());
-            (run[0].1, person, run)
-        })
+        .map(|run| (run[0].1, person_text(&records[run[0].2 as usize]), run))
         .collect();
     runs.sort_by(|(a_join, a, a_run), (b_join, b, b_run)| {
         (a_join, a)
@@ -367,13 +329,14 @@ fn attendee<'r, 'a: 'r>(
 ) -> Attendee<'a> {
     let first = group.clone().next().expect("a group has a record");
     let latest = group.clone().last().expect("a group has a record");
+    let text = |field| latest.text(field).map(|text: Text<'a>| text.0);
     let intervals = &mut scratch.intervals;
     intervals.clear();
     intervals.extend(group.clone().map(|r| interval(r, as_of)));
-    let still_in = group.clone().any(|r| r.left_time.is_none());
+    let still_in = group.clone().any(|r| r.left_time().is_none());
     let devices = &mut scratch.devices;
     devices.clear();
-    devices.extend(group.clone().filter_map(|r| r.instanceid));
+    devices.extend(group.clone().filter_map(Visit::instanceid));
     devices.sort_unstable();
     devices.dedup();
     let mut attended = 0;
@@ -383,39 +346,41 @@ fn attendee<'r, 'a: 'r>(
         edges.push((*to, -1));
     }
     Attendee {
-        person: person_of(latest).cloned().unwrap_or_default(),
-        user_name: latest.user_name.clone().map(|t| t.0),
-        user_name_base64: latest.user_name_base64.clone().map(|t| t.0),
-        userid: latest.userid.clone().map(|t| t.0),
-        ms_open_id: latest.ms_open_id.clone().map(|t| t.0),
-        uuid: latest.uuid.clone().map(|t| t.0),
-        user_role: latest.user_role,
-        first_join_time: first.join_time,
+        person: person_text(latest),
+        user_name: text(Field::UserName),
+        user_name_base64: text(Field::UserNameBase64),
+        userid: text(Field::Userid),
+        ms_open_id: text(Field::MsOpenId),
+        uuid: text(Field::Uuid),
+        user_role: latest.user_role(),
+        first_join_time: first.join_time(),
         last_left_time: if still_in {
             None
         } else {
-            group.clone().filter_map(|r| r.left_time).max()
+            group.clone().filter_map(Visit::left_time).max()
         },
         still_in,
         attended_seconds: attended,
         session_count: group.clone().count(),
         device_count: devices.len(),
-        sessions: group
-            .map(|r| Session {
-                join_time: r.join_time,
-                left_time: r.left_time,
-                instanceid: r.instanceid,
-                provisional: r.provisional,
-            })
-            .collect(),
+        sessions: group.map(session).collect(),
+    }
+}
+
+fn session(record: &Visit<'_>) -> Session {
+    Session {
+        join_time: record.join_time(),
+        left_time: record.left_time(),
+        instanceid: record.instanceid(),
+        provisional: record.provisional(),
     }
 }
 
 /// A session as a half-open interval of seconds: an open one ends at `as_of`; one that ends
 /// before it starts (the upstream's clocks disagree) is empty.
 fn interval(record: &Visit<'_>, as_of: i64) -> (i64, i64) {
-    let end = record.left_time.unwrap_or(as_of);
-    (record.join_time, end.max(record.join_time))
+    let end = record.left_time().unwrap_or(as_of);
+    (record.join_time(), end.max(record.join_time()))
 }
 
 /// The union of intervals, in place: sorted, overlapping and touching ones joined, empty ones
@@ -470,7 +435,12 @@ fn summarize(records: usize, people: &[Attendee<'_>], mut edges: Vec<(i64, i32)>
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+
     use super::*;
+    use crate::api::participants::ParticipantResponse;
+    use crate::api::records::Brief;
+    use crate::upstream::Participant;
 
     fn record(
         userid: &str,
@@ -479,19 +449,38 @@ mod tests {
         join: i64,
         left: Option<i64>,
         device: i64,
-    ) -> Visit<'static> {
-        let text = |s: &str| Some(Text(Cow::Owned(s.to_owned())));
-        Visit {
-            userid: text(userid),
-            ms_open_id: text(ms_open_id),
-            uuid: text(uuid),
-            user_name: text(&format!("{uuid}-{join}")),
+    ) -> Participant {
+        let name = base64::engine::general_purpose::STANDARD.encode(format!("{uuid}-{join}"));
+        Participant {
+            userid: Some(userid.into()),
+            ms_open_id: Some(ms_open_id.into()),
+            uuid: Some(uuid.into()),
+            user_name: Some(name.into()),
             join_time: join,
             left_time: left,
             instanceid: Some(device),
             user_role: Some(join % 7),
-            ..Visit::default()
+            ..Participant::default()
         }
+    }
+
+    /// The records as a list stores them: their JSON as the API writes it, and their briefs.
+    fn stored(records: &[Participant]) -> Vec<(Vec<u8>, Brief)> {
+        records
+            .iter()
+            .map(|record| {
+                let json = serde_json::to_vec(&ParticipantResponse::from(record)).unwrap();
+                let brief = Brief::of(&json).expect("the API's JSON has a brief");
+                (json, brief)
+            })
+            .collect()
+    }
+
+    fn visits(stored: &[(Vec<u8>, Brief)]) -> Vec<Visit<'_>> {
+        stored
+            .iter()
+            .map(|(json, brief)| Visit::new(json, brief))
+            .collect()
     }
 
     fn head() -> Head {
@@ -515,7 +504,8 @@ mod tests {
             record("", "", "", 600, Some(620), 0),
         ];
         let head = head();
-        let report = compute(&head, &records, 1_000);
+        let stored = stored(&records);
+        let report = compute(&head, &visits(&stored), 1_000);
         type Row<'a> = (&'a str, i64, usize, usize, bool, Option<i64>);
         let people: Vec<Row<'_>> = report
             .attendees
@@ -563,7 +553,8 @@ mod tests {
             record("b", "", "", 10, Some(25), 1),
         ];
         let head = head();
-        let summary = compute(&head, &records, 100).summary;
+        let stored = stored(&records);
+        let summary = compute(&head, &visits(&stored), 100).summary;
         assert_eq!((summary.peak_concurrent, summary.peak_at), (1, Some(0)));
         assert_eq!(summary.median_attended_seconds, 12);
         let empty = compute(&head, &[], 100).summary;
@@ -583,23 +574,25 @@ mod tests {
             // 0: absent, 1: empty, else an id from a small alphabet (so that people repeat).
             let id = |n: u8, kind: &str| match n {
                 0 => None,
-                1 => Some(Text(Cow::Borrowed(""))),
-                n => Some(Text(Cow::Owned(format!("{kind}{n}")))),
+                1 => Some("".into()),
+                n => Some(format!("{kind}{n}").into()),
             };
-            let visits: Vec<Visit<'_>> = ids
+            let records: Vec<Participant> = ids
                 .iter()
-                .map(|&(u, m, w)| Visit {
+                .map(|&(u, m, w)| Participant {
                     userid: id(u, "u"),
                     ms_open_id: id(m, "m"),
                     uuid: id(w, "w"),
-                    ..Visit::default()
+                    ..Participant::default()
                 })
                 .collect();
+            let stored = stored(&records);
+            let visits = visits(&stored);
             let numbers = numbers(&visits);
             proptest::prop_assert_eq!(numbers.len(), visits.len());
             for (i, a) in visits.iter().enumerate() {
                 for (j, b) in visits.iter().enumerate() {
-                    let same = i == j || (person_of(a).is_some() && person_of(a) == person_of(b));
+                    let same = i == j || (person_key(a).is_some() && person_key(a) == person_key(b));
                     proptest::prop_assert_eq!(numbers[i] == numbers[j], same, "{} {}", i, j);
                 }
             }

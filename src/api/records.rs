@@ -144,6 +144,155 @@ impl<'a> Record<'a> {
     }
 }
 
+/// What the views need of a stored record, found once when its chunk is stored and kept beside
+/// it (80 bytes a record, against about 550 of JSON), so that attendance and the people still
+/// in never read the records' JSON again: where the five texts attendance shows lie in the
+/// record's JSON, and the numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Brief {
+    /// Each [`Field`]'s value as JSON (a string with its quotes, or `null`): its offset in the
+    /// record's JSON and its length.
+    texts: [(u32, u32); 5],
+    join_time: i64,
+    left_time: i64,
+    instanceid: i64,
+    user_role: i64,
+    /// Which of the optional numbers are present, and `provisional`.
+    flags: u8,
+}
+
+const HAS_LEFT_TIME: u8 = 1;
+const HAS_INSTANCEID: u8 = 2;
+const HAS_USER_ROLE: u8 = 4;
+const PROVISIONAL: u8 = 8;
+
+/// The texts a [`Brief`] finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Userid,
+    MsOpenId,
+    Uuid,
+    UserName,
+    UserNameBase64,
+}
+
+impl Brief {
+    /// The brief of a record's JSON, if it is in the API's shape (see [`Record::read`]): the
+    /// fields up to `user_role` walked, and `provisional`, the only field ever left out, told
+    /// by the record's end (a quote inside a string is always escaped, so `,"provisional":`
+    /// there can only be the field itself).
+    pub fn of(json: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(json).ok()?;
+        let mut fields = Fields {
+            rest: text.strip_prefix('{')?,
+            first: true,
+        };
+        let f = &mut fields;
+        let span = |value: Value<'_>| -> Option<(u32, u32)> {
+            let start = value.0.as_ptr() as usize - text.as_ptr() as usize;
+            let len = value.0.len();
+            value.text()?;
+            Some((u32::try_from(start).ok()?, u32::try_from(len).ok()?))
+        };
+        let mut texts = [(0, 0); 5];
+        texts[Field::Userid as usize] = span(f.next("userid")?)?;
+        texts[Field::MsOpenId as usize] = span(f.next("ms_open_id")?)?;
+        texts[Field::Uuid as usize] = span(f.next("uuid")?)?;
+        f.next("open_id")?.text()?;
+        texts[Field::UserName as usize] = span(f.next("user_name")?)?;
+        texts[Field::UserNameBase64 as usize] = span(f.next("user_name_base64")?)?;
+        f.next("is_enterprise_user")?.boolean()?;
+        f.next("phone")?.text()?;
+        let join_time = f.next("join_time")?.number()??;
+        let left_time = f.next("left_time")?.number()?;
+        let instanceid = f.next("instanceid")?.number()?;
+        let user_role = f.next("user_role")?.number()?;
+        let provisional = fields.rest.ends_with(",\"provisional\":true}");
+        if !fields.rest.starts_with(',') || !fields.rest.ends_with('}') {
+            return None;
+        }
+        let flag = |present: bool, flag: u8| if present { flag } else { 0 };
+        Some(Self {
+            texts,
+            join_time,
+            left_time: left_time.unwrap_or_default(),
+            instanceid: instanceid.unwrap_or_default(),
+            user_role: user_role.unwrap_or_default(),
+            flags: flag(left_time.is_some(), HAS_LEFT_TIME)
+                | flag(instanceid.is_some(), HAS_INSTANCEID)
+                | flag(user_role.is_some(), HAS_USER_ROLE)
+                | flag(provisional, PROVISIONAL),
+        })
+    }
+
+    fn number(&self, value: i64, flag: u8) -> Option<i64> {
+        (self.flags & flag != 0).then_some(value)
+    }
+
+    /// When the record's session ended; `None` while it is open.
+    pub fn left_time(&self) -> Option<i64> {
+        self.number(self.left_time, HAS_LEFT_TIME)
+    }
+}
+
+/// A stored record as attendance reads it: its JSON and its brief, 24 bytes; a text is read
+/// only when it is asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Visit<'a> {
+    json: &'a [u8],
+    brief: &'a Brief,
+}
+
+impl<'a> Visit<'a> {
+    /// `brief` must be the brief of `json`.
+    pub fn new(json: &'a [u8], brief: &'a Brief) -> Self {
+        Self { json, brief }
+    }
+
+    /// A text's value as JSON: a string with its quotes, or `null`.
+    fn value(&self, field: Field) -> &'a [u8] {
+        let (start, len) = self.brief.texts[field as usize];
+        &self.json[start as usize..][..len as usize]
+    }
+
+    /// A text; `None` for null.
+    pub fn text(&self, field: Field) -> Option<Text<'a>> {
+        // Checked when the brief was made: UTF-8 between ASCII quotes, or null.
+        let value = std::str::from_utf8(self.value(field)).expect("a brief's text is UTF-8");
+        Value(value)
+            .text()
+            .expect("a brief's text is a JSON string or null")
+    }
+
+    /// A text as the JSON writes it, between its quotes; `None` for null. The API's JSON
+    /// writes each text one way, so two are equal exactly when the texts are.
+    pub fn escaped(&self, field: Field) -> Option<&'a [u8]> {
+        self.value(field)
+            .strip_prefix(b"\"")
+            .and_then(|s| s.strip_suffix(b"\""))
+    }
+
+    pub fn join_time(&self) -> i64 {
+        self.brief.join_time
+    }
+
+    pub fn left_time(&self) -> Option<i64> {
+        self.brief.left_time()
+    }
+
+    pub fn instanceid(&self) -> Option<i64> {
+        self.brief.number(self.brief.instanceid, HAS_INSTANCEID)
+    }
+
+    pub fn user_role(&self) -> Option<i64> {
+        self.brief.number(self.brief.user_role, HAS_USER_ROLE)
+    }
+
+    pub fn provisional(&self) -> bool {
+        self.brief.flags & PROVISIONAL != 0
+    }
+}
+
 /// The fields of a record's JSON object, read front to back.
 struct Fields<'a> {
     /// What follows the last value read.
@@ -314,7 +463,28 @@ mod tests {
             let walked = Record::walk(&json);
             prop_assert!(walked.is_some(), "not walked: {}", json);
             let read: Record<'_> = serde_json::from_str(&json).unwrap();
-            prop_assert_eq!(walked.unwrap(), read);
+            prop_assert_eq!(walked.unwrap(), read.clone());
+            // The brief finds the same texts and numbers.
+            let brief = Brief::of(json.as_bytes());
+            prop_assert!(brief.is_some(), "no brief: {}", json);
+            let brief = brief.unwrap();
+            let visit = Visit::new(json.as_bytes(), &brief);
+            let texts = [Field::Userid, Field::MsOpenId, Field::Uuid, Field::UserName, Field::UserNameBase64]
+                .map(|field| visit.text(field));
+            prop_assert_eq!(
+                texts,
+                [read.userid, read.ms_open_id, read.uuid, read.user_name, read.user_name_base64]
+            );
+            prop_assert_eq!(
+                (visit.join_time(), visit.left_time(), visit.instanceid(), visit.user_role()),
+                (read.join_time, read.left_time, read.instanceid, read.user_role)
+            );
+            prop_assert_eq!(visit.provisional(), read.provisional);
+            prop_assert_eq!(brief.left_time(), read.left_time);
+            // Escaped texts are equal exactly when the texts are.
+            for (a, b) in [(Field::Userid, Field::MsOpenId), (Field::Uuid, Field::UserName)] {
+                prop_assert_eq!(visit.escaped(a) == visit.escaped(b), visit.text(a) == visit.text(b));
+            }
         }
     }
 }

@@ -21,6 +21,7 @@ use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, 
 use http_body::{Frame, SizeHint};
 use sha2::{Digest, Sha256};
 
+use super::records::Brief;
 use crate::cache::Body;
 
 /// The gzip level: zlib-rs's level 2 compresses a list to about 19 % at about 300 MB/s on these
@@ -73,9 +74,24 @@ struct Chunk {
     part: Part,
     /// Where each record's JSON starts in the part (after its comma).
     starts: Box<[u32]>,
+    /// Each record's brief.
+    briefs: Box<[Brief]>,
 }
 
 impl Chunk {
+    /// The chunk, if every record is in the API's shape (see [`Brief::of`]).
+    fn new(part: Part, starts: Box<[u32]>) -> Option<Self> {
+        let mut chunk = Self {
+            part,
+            starts,
+            briefs: Box::default(),
+        };
+        chunk.briefs = (0..chunk.records())
+            .map(|i| Brief::of(chunk.record(i)))
+            .collect::<Option<_>>()?;
+        Some(chunk)
+    }
+
     fn records(&self) -> usize {
         self.starts.len()
     }
@@ -110,8 +126,8 @@ pub struct StoredList {
 
 impl Body for StoredList {
     fn weight(&self) -> usize {
-        let offsets: usize = self.chunks.iter().map(|c| c.starts.len() * 4).sum();
-        (self.json_len + self.gzip_len) as usize + offsets
+        let kept = size_of::<u32>() + size_of::<Brief>();
+        (self.json_len + self.gzip_len) as usize + self.records() * kept
     }
 
     /// The shared cache's form: the ETag, the head and tail as JSON, and each chunk as its
@@ -157,10 +173,7 @@ impl Body for StoredList {
             if records == 0 || !ordered || starts[records - 1] as usize > json.len() {
                 return None;
             }
-            chunks.push(Chunk {
-                part: Part::made(json, deflate),
-                starts,
-            });
+            chunks.push(Chunk::new(Part::made(json, deflate), starts)?);
         }
         if !input.0.is_empty() {
             return None;
@@ -284,10 +297,9 @@ fn make_chunk(
         starts.push(u32::try_from(json.len()).expect("a chunk is far below 4 GiB"));
         write(i, &mut json);
     }
-    Chunk {
-        part: Part::new(json, compress),
-        starts: starts.into_boxed_slice(),
-    }
+    // The records are the API's JSON, which a brief always reads (records.rs's property test).
+    Chunk::new(Part::new(json, compress), starts.into_boxed_slice())
+        .expect("the API's records are in the API's shape")
 }
 
 /// Chunks sent together as one frame: about 0.9 MB of JSON at full pages. Each frame costs a hit
@@ -434,6 +446,13 @@ impl StoredList {
             .flat_map(|chunk| (0..chunk.records()).rev().map(move |i| chunk.record(i)))
             .enumerate()
             .map(move |(back, json)| (total - 1 - back, json))
+    }
+
+    /// Each record's JSON, without its comma, in order, with its brief.
+    pub fn each_record_briefly(&self) -> impl Iterator<Item = (&[u8], &Brief)> {
+        self.chunks.iter().flat_map(|chunk| {
+            (0..chunk.records()).map(move |i| (chunk.record(i), &chunk.briefs[i]))
+        })
     }
 
     /// Each record's JSON, without its comma, in order.
@@ -608,8 +627,14 @@ pub(super) mod tests {
 
     use super::*;
 
+    /// A record in the API's shape (as far as a brief reads it) with `n` as its join time.
+    fn record(n: u32) -> String {
+        const FRONT: &str = r#"{"userid":null,"ms_open_id":null,"uuid":"u","open_id":null,"user_name":null,"user_name_base64":null,"is_enterprise_user":null,"phone":null,"join_time":"#;
+        format!(r#"{FRONT}{n},"left_time":null,"instanceid":null,"user_role":null,"net":null}}"#)
+    }
+
     fn write_number(n: &u32, out: &mut Vec<u8>) {
-        out.extend_from_slice(format!("{{\"n\":{n}}}").as_bytes());
+        out.extend_from_slice(record(*n).as_bytes());
     }
 
     fn build(pages: &[&[u32]]) -> StoredList {
@@ -621,7 +646,7 @@ pub(super) mod tests {
     }
 
     fn expected(numbers: &[u32]) -> Vec<u8> {
-        let items: Vec<String> = numbers.iter().map(|n| format!("{{\"n\":{n}}}")).collect();
+        let items: Vec<String> = numbers.iter().map(|n| record(*n)).collect();
         format!("{{\"list\":[{}]}}", items.join(",")).into_bytes()
     }
 
@@ -670,6 +695,12 @@ pub(super) mod tests {
                 assert_eq!(decoded.etag(gzip), list.etag(gzip));
             }
             assert_eq!(decoded.records(), list.records());
+            assert!(
+                decoded
+                    .each_record_briefly()
+                    .map(|(_, brief)| brief)
+                    .eq(list.each_record_briefly().map(|(_, brief)| brief))
+            );
             assert_eq!(decoded.weight(), list.weight());
             // Another version's format, a cut, a flipped byte: absent, never misread.
             let mut other = encoded.clone();

@@ -429,22 +429,14 @@ pub fn render(list: &StoredList, as_of: i64, view: &View) -> Rendered {
 }
 
 /// The participants document with only the records still in: the stored head, the records
-/// exactly as stored (each half of the list sifted on a thread of its own when it is long).
+/// exactly as stored, sifted by their briefs.
 fn still_in_json(list: &StoredList) -> Vec<u8> {
-    fn open<'a>(records: &[&'a [u8]]) -> Vec<&'a [u8]> {
-        let open = |json: &&[u8]| Record::read(json).left_time.is_none();
-        records.iter().copied().filter(open).collect()
-    }
-    let records: Vec<&[u8]> = list.each_record().collect();
-    let (front, back) = records.split_at(records.len() / 2);
-    let (front, back) = both(
-        records::parallel(records.len()),
-        || open(front),
-        || open(back),
-    );
     let mut out = Vec::with_capacity(list.head().len() + 1024);
     out.extend_from_slice(list.head());
-    for (i, json) in front.iter().chain(&back).enumerate() {
+    let open = list
+        .each_record_briefly()
+        .filter(|(_, brief)| brief.left_time().is_none());
+    for (i, (json, _)) in open.enumerate() {
         if i > 0 {
             out.push(b',');
         }
