@@ -74,8 +74,8 @@ struct Chunk {
     part: Part,
     /// Where each record's JSON starts in the part (after its comma).
     starts: Box<[u32]>,
-    /// Each record's brief.
-    briefs: Box<[Brief]>,
+    /// Each record's brief (shared: a patch copies the chunks it keeps).
+    briefs: Arc<[Brief]>,
 }
 
 impl Chunk {
@@ -84,7 +84,7 @@ impl Chunk {
         let mut chunk = Self {
             part,
             starts,
-            briefs: Box::default(),
+            briefs: Arc::new([]),
         };
         chunk.briefs = (0..chunk.records())
             .map(|i| Brief::of(chunk.record(i)))
