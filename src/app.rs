@@ -2,6 +2,7 @@
 //! upstream client, the cache with the API's renderer, the state, the router and its middleware
 //! stack). `serve`, `demo`, the tests and the benchmarks all build it this way.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -14,12 +15,14 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tower::{Layer, Service, ServiceBuilder};
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
-use tracing::info_span;
+use tracing::{Level, info_span};
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::api::{self, ApiKeys, AppState, Views};
@@ -112,12 +115,20 @@ impl Gateway {
             webhooks,
             views,
         );
+        // Without CORS the stack adds nothing to a hit but the request id and the count, which
+        // the front adds too; with it, every answer goes through the stack.
+        let fast_hits = settings.cors_origins.is_empty();
         let router = router(
-            state,
+            state.clone(),
             settings.cors_origins,
             settings.request_timeout,
             settings.max_in_flight,
         );
+        let router = if fast_hits {
+            Router::new().fallback_service(Front { state, router })
+        } else {
+            router
+        };
         Ok(Self {
             server: Server::bind(&settings.listen, router)
                 .await?
@@ -251,6 +262,56 @@ where
         Poll::Ready(result)
     }
 }
+
+/// Fresh hits of whole lists answered at once (`api::fast_hit`), before the router: the stack
+/// would add only the request id and the count to them, which this adds itself. Everything
+/// else goes through the router and its middleware stack; so does every request while
+/// tower-http's request logging is on (it would log the hits).
+#[derive(Debug, Clone)]
+struct Front {
+    state: AppState,
+    router: Router,
+}
+
+impl Service<Request> for Front {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let (state, router) = (self.state.clone(), self.router.clone());
+        Box::pin(async move {
+            let logged = tracing::enabled!(target: "tower_http::trace::on_request", Level::DEBUG)
+                || tracing::enabled!(target: "tower_http::trace::on_response", Level::DEBUG);
+            let (method, uri, headers) = (request.method(), request.uri(), request.headers());
+            let answered = match logged {
+                true => None,
+                false => api::fast_hit::answer(&state, method, uri, headers).await,
+            };
+            let Some(mut response) = answered else {
+                return router.oneshot(request).await;
+            };
+            let id = match headers.get(REQUEST_ID) {
+                Some(id) => Some(id.clone()),
+                None => MakeRequestUuid
+                    .make_request_id(&request)
+                    .map(RequestId::into_header_value),
+            };
+            if let Some(id) = id {
+                response.headers_mut().insert(REQUEST_ID, id);
+            }
+            let status = response.status().as_u16();
+            crate::metrics::http_requests(api::fast_hit::ROUTE, "GET", status).increment(1);
+            Ok(response)
+        })
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The body limit's own 413 is plain text: answer a problem like every other error.
 fn problem_for_too_large(response: Response) -> Response {

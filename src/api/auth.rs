@@ -67,7 +67,10 @@ impl ApiKeys {
     }
 
     /// Which caller this is (the index of its key's digest; `None` for an anonymous one).
-    fn check(&self, authorization: Option<&HeaderValue>) -> Result<Option<usize>, AuthFailure> {
+    pub(super) fn check(
+        &self,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<Option<usize>, AuthFailure> {
         let Some(value) = authorization else {
             return if self.allow_anonymous {
                 Ok(None)
@@ -102,7 +105,7 @@ impl ApiKeys {
 
     /// Takes one request from the caller's rate limit: `Err` with the limit and the seconds
     /// until the next request is allowed, when it is spent.
-    fn take(&self, caller: Option<usize>) -> Result<(), ApiError> {
+    pub(super) fn take(&self, caller: Option<usize>) -> Result<(), ApiError> {
         let limit = match caller {
             Some(index) => self.limits.get(index).and_then(Option::as_ref),
             None => self.anonymous.as_ref(),

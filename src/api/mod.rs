@@ -8,6 +8,7 @@ mod attendance;
 mod auth;
 mod cached_response;
 mod examples;
+pub mod fast_hit;
 mod health;
 mod participants;
 mod records;

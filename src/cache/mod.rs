@@ -207,6 +207,25 @@ impl<B: Body> ParticipantCache<B> {
         self
     }
 
+    /// The entry for `key` if it is a fresh hit for this wish; `None` for anything
+    /// [`Self::get`] would fetch, refresh or serve stale. Counts nothing: a caller that answers
+    /// with the entry says so with [`Self::count_hit`].
+    pub async fn fresh(&self, key: &ParticipantsQuery, wish: Wish) -> Option<Arc<Entry<B>>> {
+        let held = self.inner.entries.get(key).await.map(|entry| {
+            let state = entry.state();
+            (entry, state)
+        });
+        match decide(held, wish, Instant::now()) {
+            Decision::Hit(entry) => Some(entry),
+            Decision::ServeStale(..) | Decision::Fetch(..) => None,
+        }
+    }
+
+    /// Counts a hit answered with an entry from [`Self::fresh`].
+    pub fn count_hit(&self) {
+        count("hit");
+    }
+
     /// The answer for `key`: from the cache, or from a fetch shared with every other caller.
     pub async fn get(&self, key: &ParticipantsQuery, wish: Wish) -> Result<Served<B>, CacheError> {
         let now = Instant::now();

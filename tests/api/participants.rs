@@ -590,3 +590,66 @@ async fn cors_allows_only_the_configured_origins() {
             .contains_key("access-control-allow-origin")
     );
 }
+
+/// A fresh hit is answered before the router; the same hit asked through the router (the id
+/// percent-encoded, which only the router decodes) answers the same: status, body and every
+/// header, in both codings, and a 304 to its validator.
+#[tokio::test]
+async fn a_hit_answers_the_same_before_the_router_as_through_it() {
+    let gateway = start_gateway().await;
+    let front = format!("{}/meetings/{SEED_MEETING}/participants", gateway.base_url);
+    let encoded: String = SEED_MEETING.bytes().map(|b| format!("%{b:02X}")).collect();
+    let routed = format!("{}/meetings/{encoded}/participants", gateway.base_url);
+    let key = format!("Bearer {}", gateway.api_key);
+    let miss = gateway.http.get(&front).header("authorization", &key);
+    assert_eq!(miss.send().await.unwrap().status(), 200);
+    // What may differ between two answers a moment apart: the time, and the freshness left.
+    let comparable = |response: &reqwest::Response| -> Vec<(String, String)> {
+        let mut headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .filter(|(name, _)| !matches!(name.as_str(), "date" | "age"))
+            .map(|(name, value)| {
+                let value = value.to_str().unwrap();
+                let value = value.split("; ttl=").next().unwrap();
+                (name.to_string(), value.to_owned())
+            })
+            .collect();
+        headers.sort();
+        headers
+    };
+    for gzip in [false, true] {
+        let get = |url: &str, etag: Option<&str>| {
+            let mut request = gateway
+                .http
+                .get(url)
+                .header("authorization", &key)
+                .header("x-request-id", "same-id");
+            if gzip {
+                request = request.header("accept-encoding", "gzip");
+            }
+            if let Some(etag) = etag {
+                request = request.header("if-none-match", etag);
+            }
+            request.send()
+        };
+        let fast = get(&front, None).await.unwrap();
+        let full = get(&routed, None).await.unwrap();
+        assert_eq!((fast.status().as_u16(), full.status().as_u16()), (200, 200));
+        let headers = comparable(&fast);
+        assert_eq!(headers, comparable(&full), "gzip: {gzip}");
+        assert!(headers.contains(&("x-request-id".into(), "same-id".into())));
+        assert!(headers.contains(&("cache-status".into(), "wemeet-gateway; hit".into())));
+        let etag = fast.headers()["etag"].to_str().unwrap().to_owned();
+        assert_eq!(fast.bytes().await.unwrap(), full.bytes().await.unwrap());
+        let fast = get(&front, Some(&etag)).await.unwrap();
+        let full = get(&routed, Some(&etag)).await.unwrap();
+        assert_eq!((fast.status().as_u16(), full.status().as_u16()), (304, 304));
+        assert_eq!(comparable(&fast), comparable(&full));
+    }
+    // Without an id of its own, each answer gets a new one.
+    let fast = gateway.http.get(&front).header("authorization", &key);
+    let fast = fast.send().await.unwrap();
+    assert_eq!(fast.status(), 200);
+    assert_eq!(fast.headers()["x-request-id"].len(), 36);
+}

@@ -145,6 +145,15 @@ async fn logs_hold_no_secret_key_signature_or_api_key() {
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
+    // A hit, while requests are logged: it goes through the logging stack too.
+    let hit = http
+        .get(format!("{good_base}{path}"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    let status = hit.headers()["cache-status"].to_str().unwrap();
+    assert!(status.starts_with("wemeet-gateway; hit;"), "{status}");
     let refused = http
         .get(format!("{bad_base}{path}"))
         .bearer_auth(API_KEY)
@@ -157,7 +166,13 @@ async fn logs_hold_no_secret_key_signature_or_api_key() {
     stop(bad);
     stop(simulator);
 
-    let logs = drain(&good_log) + &drain(&bad_log);
+    let good_logs = drain(&good_log);
+    assert_eq!(
+        good_logs.matches("finished processing request").count(),
+        2,
+        "both requests are logged:\n{good_logs}"
+    );
+    let logs = good_logs + &drain(&bad_log);
     assert!(
         logs.contains("upstream_page"),
         "page spans are logged:\n{logs}"
