@@ -158,6 +158,10 @@ pub struct Attendee<'a> {
     pub device_count: usize,
     /// Each join and leave, by join time.
     pub sessions: Vec<Session>,
+    /// The person's latest record, whose texts these are: the JSON view copies them as the
+    /// stored JSON writes them.
+    #[serde(skip)]
+    pub latest: Option<Visit<'a>>,
 }
 
 /// One session: a join, its leave (null while still in) and the device.
@@ -217,6 +221,11 @@ fn person_field(record: &Visit<'_>) -> Option<Field> {
 /// A record's person as the JSON writes it: equal exactly when the people are.
 fn person_key<'a>(record: &Visit<'a>) -> Option<&'a [u8]> {
     person_field(record).and_then(|field| record.escaped(field))
+}
+
+/// A record's person as the JSON writes it, with its quotes; `""` for a record with none.
+pub fn person_json<'a>(record: &Visit<'a>) -> &'a [u8] {
+    person_field(record).map_or(b"\"\"", |field| record.json(field))
 }
 
 /// A record's person as text; empty for a record with none.
@@ -364,6 +373,7 @@ fn attendee<'r, 'a: 'r>(
         session_count: group.clone().count(),
         device_count: devices.len(),
         sessions: group.map(session).collect(),
+        latest: Some(*latest),
     }
 }
 

@@ -237,7 +237,7 @@ impl Brief {
 
 /// A stored record as attendance reads it: its JSON and its brief, 24 bytes; a text is read
 /// only when it is asked for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Visit<'a> {
     json: &'a [u8],
     brief: &'a Brief,
@@ -249,8 +249,8 @@ impl<'a> Visit<'a> {
         Self { json, brief }
     }
 
-    /// A text's value as JSON: a string with its quotes, or `null`.
-    fn value(&self, field: Field) -> &'a [u8] {
+    /// A text's value as the JSON writes it: a string with its quotes, or `null`.
+    pub fn json(&self, field: Field) -> &'a [u8] {
         let (start, len) = self.brief.texts[field as usize];
         &self.json[start as usize..][..len as usize]
     }
@@ -258,7 +258,7 @@ impl<'a> Visit<'a> {
     /// A text; `None` for null.
     pub fn text(&self, field: Field) -> Option<Text<'a>> {
         // Checked when the brief was made: UTF-8 between ASCII quotes, or null.
-        let value = std::str::from_utf8(self.value(field)).expect("a brief's text is UTF-8");
+        let value = std::str::from_utf8(self.json(field)).expect("a brief's text is UTF-8");
         Value(value)
             .text()
             .expect("a brief's text is a JSON string or null")
@@ -267,7 +267,7 @@ impl<'a> Visit<'a> {
     /// A text as the JSON writes it, between its quotes; `None` for null. The API's JSON
     /// writes each text one way, so two are equal exactly when the texts are.
     pub fn escaped(&self, field: Field) -> Option<&'a [u8]> {
-        self.value(field)
+        self.json(field)
             .strip_prefix(b"\"")
             .and_then(|s| s.strip_suffix(b"\""))
     }

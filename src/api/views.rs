@@ -22,7 +22,7 @@ use utoipa::IntoParams;
 use super::AppState;
 use super::attendance::{self, AttendanceResponse, Attendee};
 use super::cached_response;
-use super::records::{self, Record, both};
+use super::records::{self, Field, Record, both};
 use super::stored_list::StoredList;
 use crate::cache::Served;
 use crate::error::ApiError;
@@ -568,7 +568,7 @@ fn attendance_json(mut report: AttendanceResponse<'_>) -> Vec<u8> {
             if i > 0 {
                 out.push(b',');
             }
-            serde_json::to_writer(&mut *out, person).expect("attendance serializes");
+            write_attendee(out, person);
         }
     };
     let (front, back) = people.split_at(people.len() / 2);
@@ -587,6 +587,73 @@ fn attendance_json(mut report: AttendanceResponse<'_>) -> Vec<u8> {
     out.extend_from_slice(&back);
     out.extend_from_slice(b"]}");
     out
+}
+
+/// One person's row as serde_json writes an [`Attendee`], with the texts copied from the stored
+/// JSON of the person's latest record (already escaped, as serde_json escapes them) instead of
+/// escaped again.
+fn write_attendee(out: &mut Vec<u8>, person: &Attendee<'_>) {
+    let Some(latest) = &person.latest else {
+        serde_json::to_writer(out, person).expect("attendance serializes");
+        return;
+    };
+    fn int(out: &mut Vec<u8>, n: impl itoa::Integer) {
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    }
+    fn number(out: &mut Vec<u8>, value: Option<i64>) {
+        match value {
+            Some(n) => int(out, n),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+    out.extend_from_slice(b"{\"person\":");
+    out.extend_from_slice(attendance::person_json(latest));
+    for (name, field) in [
+        ("user_name", Field::UserName),
+        ("user_name_base64", Field::UserNameBase64),
+        ("userid", Field::Userid),
+        ("ms_open_id", Field::MsOpenId),
+        ("uuid", Field::Uuid),
+    ] {
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        out.extend_from_slice(latest.json(field));
+    }
+    out.extend_from_slice(b",\"user_role\":");
+    number(out, person.user_role);
+    out.extend_from_slice(b",\"first_join_time\":");
+    int(out, person.first_join_time);
+    out.extend_from_slice(b",\"last_left_time\":");
+    number(out, person.last_left_time);
+    out.extend_from_slice(if person.still_in {
+        b",\"still_in\":true"
+    } else {
+        b",\"still_in\":false"
+    });
+    out.extend_from_slice(b",\"attended_seconds\":");
+    int(out, person.attended_seconds);
+    out.extend_from_slice(b",\"session_count\":");
+    int(out, person.session_count);
+    out.extend_from_slice(b",\"device_count\":");
+    int(out, person.device_count);
+    out.extend_from_slice(b",\"sessions\":[");
+    for (i, session) in person.sessions.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"join_time\":");
+        int(out, session.join_time);
+        out.extend_from_slice(b",\"left_time\":");
+        number(out, session.left_time);
+        out.extend_from_slice(b",\"instanceid\":");
+        number(out, session.instanceid);
+        if session.provisional {
+            out.extend_from_slice(b",\"provisional\":true");
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
 }
 
 /// A CSV document: the byte-order mark, the `header` row, then the rows `row` writes for each
@@ -813,6 +880,72 @@ mod tests {
             let mut out = Vec::new();
             write_cell(&mut out, &Cell::Text(text), &shanghai);
             assert_eq!(String::from_utf8(out).unwrap(), written);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(500))]
+
+        /// Each attendance row written by hand, texts copied from the stored JSON, is what
+        /// serde_json writes of it, whatever the texts hold (quotes, backslashes, control
+        /// characters, any Unicode, empty or absent ids) and whatever the sessions.
+        #[test]
+        fn attendance_rows_are_what_serde_writes(
+            records in proptest::collection::vec(
+                (
+                    proptest::collection::vec(proptest::option::of("(a|b|\\\\|\"|.{0,4})"), 4),
+                    0..1_000i64,
+                    proptest::option::of(0..1_000i64),
+                    proptest::option::of(0..4i64),
+                    proptest::option::of(proptest::prelude::any::<i64>()),
+                ),
+                1..24,
+            ),
+        ) {
+            use base64::Engine as _;
+            use proptest::prelude::*;
+            use crate::upstream::{Completeness, ListHead, Participant};
+            let records: Vec<Participant> = records
+                .into_iter()
+                .map(|(texts, join, left, device, role)| Participant {
+                    userid: texts[0].as_deref().map(Into::into),
+                    ms_open_id: texts[1].as_deref().map(Into::into),
+                    uuid: texts[2].as_deref().map(Into::into),
+                    user_name: texts[3]
+                        .as_ref()
+                        .map(|name| base64::engine::general_purpose::STANDARD.encode(name).into()),
+                    join_time: join,
+                    left_time: left.map(|l| join + l),
+                    instanceid: device,
+                    user_role: role,
+                    ..Participant::default()
+                })
+                .collect();
+            let head = ListHead {
+                meeting_id: Some("1".into()),
+                meeting_code: None,
+                subject: None,
+                schedule_start_time: None,
+                schedule_end_time: None,
+                total_count: Some(records.len() as i64),
+                completeness: Completeness::Complete,
+                pages: 1,
+                records: records.len(),
+                still_in: 0,
+                windows: 1,
+            };
+            let mut renderer = super::super::participants::render();
+            renderer.page(records);
+            let list = renderer.finish(&head);
+            let head = records::head(&list);
+            let visits = attendance::visits(&list);
+            let report = attendance::compute(&head, &visits, 2_000);
+            for person in &report.attendees {
+                let mut written = Vec::new();
+                write_attendee(&mut written, person);
+                let expected = serde_json::to_vec(person).unwrap();
+                prop_assert_eq!(String::from_utf8(written).unwrap(), String::from_utf8(expected).unwrap());
+            }
         }
     }
 }
