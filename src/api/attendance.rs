@@ -161,7 +161,7 @@ pub struct Attendee<'a> {
     /// The person's latest record, whose texts these are: the JSON view copies them as the
     /// stored JSON writes them.
     #[serde(skip)]
-    pub latest: Option<Visit<'a>>,
+    pub latest: Visit<'a>,
 }
 
 /// One session: a join, its leave (null while still in) and the device.
@@ -373,7 +373,7 @@ fn attendee<'r, 'a: 'r>(
         session_count: group.clone().count(),
         device_count: devices.len(),
         sessions: group.map(session).collect(),
-        latest: Some(*latest),
+        latest: *latest,
     }
 }
 

@@ -593,10 +593,7 @@ fn attendance_json(mut report: AttendanceResponse<'_>) -> Vec<u8> {
 /// JSON of the person's latest record (already escaped, as serde_json escapes them) instead of
 /// escaped again.
 fn write_attendee(out: &mut Vec<u8>, person: &Attendee<'_>) {
-    let Some(latest) = &person.latest else {
-        serde_json::to_writer(out, person).expect("attendance serializes");
-        return;
-    };
+    let latest = &person.latest;
     fn int(out: &mut Vec<u8>, n: impl itoa::Integer) {
         out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
     }

@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use budget::WorkBudget;
-use decision::{Decision, Failure, Settled, Waited, decide, settle};
+use decision::{Decision, EntryState, Failure, Settled, Waited, decide, settle};
 pub use decision::{How, Wish};
 
 use entry::UntilUnusable;
@@ -211,14 +211,17 @@ impl<B: Body> ParticipantCache<B> {
     /// [`Self::get`] would fetch, refresh or serve stale. Counts nothing: a caller that answers
     /// with the entry says so with [`Self::count_hit`].
     pub async fn fresh(&self, key: &ParticipantsQuery, wish: Wish) -> Option<Arc<Entry<B>>> {
-        let held = self.inner.entries.get(key).await.map(|entry| {
-            let state = entry.state();
-            (entry, state)
-        });
-        match decide(held, wish, Instant::now()) {
+        match decide(self.held(key).await, wish, Instant::now()) {
             Decision::Hit(entry) => Some(entry),
             Decision::ServeStale(..) | Decision::Fetch(..) => None,
         }
+    }
+
+    /// The entry held for `key`, with its state, for [`decide`].
+    async fn held(&self, key: &ParticipantsQuery) -> Option<(Arc<Entry<B>>, EntryState)> {
+        let entry = self.inner.entries.get(key).await?;
+        let state = entry.state();
+        Some((entry, state))
     }
 
     /// Counts a hit answered with an entry from [`Self::fresh`].
@@ -229,11 +232,7 @@ impl<B: Body> ParticipantCache<B> {
     /// The answer for `key`: from the cache, or from a fetch shared with every other caller.
     pub async fn get(&self, key: &ParticipantsQuery, wish: Wish) -> Result<Served<B>, CacheError> {
         let now = Instant::now();
-        let held = self.inner.entries.get(key).await.map(|entry| {
-            let state = entry.state();
-            (entry, state)
-        });
-        let (why, stale) = match decide(held, wish, now) {
+        let (why, stale) = match decide(self.held(key).await, wish, now) {
             Decision::Hit(entry) => {
                 count("hit");
                 return Ok(Served::Entry {

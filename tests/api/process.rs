@@ -138,20 +138,15 @@ async fn logs_hold_no_secret_key_signature_or_api_key() {
     let (bad, bad_base, bad_log) = start_gateway_process(&upstream, WRONG_SECRET_KEY, &[]);
     let http = http_client();
     let path = "/meetings/100000000000000001/participants";
-    let ok = http
-        .get(format!("{good_base}{path}"))
-        .bearer_auth(API_KEY)
-        .send()
-        .await
-        .unwrap();
+    let get = || {
+        http.get(format!("{good_base}{path}"))
+            .bearer_auth(API_KEY)
+            .send()
+    };
+    let ok = get().await.unwrap();
     assert_eq!(ok.status(), 200);
     // A hit, while requests are logged: it goes through the logging stack too.
-    let hit = http
-        .get(format!("{good_base}{path}"))
-        .bearer_auth(API_KEY)
-        .send()
-        .await
-        .unwrap();
+    let hit = get().await.unwrap();
     let status = hit.headers()["cache-status"].to_str().unwrap();
     assert!(status.starts_with("wemeet-gateway; hit;"), "{status}");
     let refused = http
