@@ -3,7 +3,8 @@
 //! for it and the pages of memory it first touched (minor page faults: fresh memory, which on
 //! these virtual machines costs about as much as the work itself), the median of ROUNDS.
 //!
-//! `cargo bench --bench view_render [-- ROUNDS]`
+//! `cargo bench --bench view_render [-- ROUNDS [VIEW]]`, VIEW naming one view to make alone (for
+//! `perf record`), such as `attendance`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -29,10 +30,9 @@ fn page_faults() -> i64 {
 }
 
 fn main() {
-    let rounds: usize = std::env::args()
-        .skip(1)
-        .find(|a| a != "--bench")
-        .map_or(11, |a| a.parse().unwrap());
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    let rounds: usize = args.next().map_or(11, |a| a.parse().unwrap());
+    let only = args.next();
     let (head, records, as_of) = huge_list::huge_list();
     let mut renderer = render();
     for page in records.chunks(PAGE_SIZE as usize) {
@@ -57,6 +57,9 @@ fn main() {
         ),
         ("participants still in", Of::Participants, "still_in=true"),
     ] {
+        if only.as_ref().is_some_and(|only| only != name) {
+            continue;
+        }
         let view = ViewParams::from_query_string(query)
             .unwrap()
             .into_view(of, &HeaderMap::new())

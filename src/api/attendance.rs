@@ -17,7 +17,7 @@ use super::AppState;
 use super::auth::Authorized;
 use super::participants::MeetingPath;
 
-use super::records::{Field, Head, Text, Visit, both, parallel};
+use super::records::{Field, Head, Visit, both, parallel};
 use super::stored_list::StoredList;
 use super::views::{self, Of, ViewParams};
 use crate::error::ApiError;
@@ -158,10 +158,6 @@ pub struct Attendee<'a> {
     pub device_count: usize,
     /// Each join and leave, by join time.
     pub sessions: Vec<Session>,
-    /// The person's latest record, whose texts these are: the JSON view copies them as the
-    /// stored JSON writes them.
-    #[serde(skip)]
-    pub latest: Visit<'a>,
 }
 
 /// One session: a join, its leave (null while still in) and the device.
@@ -179,12 +175,88 @@ pub struct Session {
     pub provisional: bool,
 }
 
+/// A list's attendance as worked out: the document without its rows (`attendees` is empty),
+/// and the people, whose rows the views write.
+pub struct Report<'r, 'a> {
+    pub document: AttendanceResponse<'a>,
+    pub people: People<'r, 'a>,
+}
+
+/// The people of a list, one [`Row`] each, by first join then person.
+pub struct People<'r, 'a> {
+    records: &'r [Visit<'a>],
+    /// The records' places, each person's together and by join time: a row's `run`.
+    places: Vec<Place>,
+    pub rows: Vec<Row<'a>>,
+}
+
+/// One person's numbers. Their texts are their latest record's and their sessions are their
+/// records, read from the list when written ([`People::sessions`]), not copied here: a row is
+/// made for every person of every rendering, and most of what one holds is written once.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    pub first_join_time: i64,
+    pub last_left_time: Option<i64>,
+    pub still_in: bool,
+    pub attended_seconds: i64,
+    pub device_count: u32,
+    /// The person's latest record, whose texts the row shows.
+    pub latest: Visit<'a>,
+    /// Where the person's records lie in the people's places.
+    run: Span,
+}
+
+impl Row<'_> {
+    pub fn session_count(&self) -> usize {
+        self.run.1 as usize
+    }
+}
+
+impl<'a> People<'_, 'a> {
+    /// A person's records, by join time.
+    fn records(&self, row: &Row<'a>) -> impl Iterator<Item = &Visit<'a>> + Clone {
+        let (start, len) = (row.run.0 as usize, row.run.1 as usize);
+        self.places[start..][..len]
+            .iter()
+            .map(|&(.., i)| &self.records[i as usize])
+    }
+
+    /// A person's sessions, by join time.
+    pub fn sessions(&self, row: &Row<'a>) -> impl Iterator<Item = Session> {
+        self.records(row).map(session)
+    }
+
+    /// A person's row as the document's schema has it (what the views write by hand).
+    #[cfg(test)]
+    pub fn attendee(&self, row: &Row<'a>) -> Attendee<'a> {
+        let text = |field| row.latest.text(field).map(|text| text.0);
+        Attendee {
+            person: String::from_utf8(person_text(&row.latest).into_owned())
+                .expect("texts are UTF-8")
+                .into(),
+            user_name: text(Field::UserName),
+            user_name_base64: text(Field::UserNameBase64),
+            userid: text(Field::Userid),
+            ms_open_id: text(Field::MsOpenId),
+            uuid: text(Field::Uuid),
+            user_role: row.latest.user_role(),
+            first_join_time: row.first_join_time,
+            last_left_time: row.last_left_time,
+            still_in: row.still_in,
+            attended_seconds: row.attended_seconds,
+            session_count: row.session_count(),
+            device_count: row.device_count as usize,
+            sessions: self.sessions(row).collect(),
+        }
+    }
+}
+
 /// The attendance of a list's records at `as_of` (unix seconds), with every person; the
 /// handler filters.
-pub fn compute<'a>(head: &'a Head, records: &[Visit<'a>], as_of: i64) -> AttendanceResponse<'a> {
-    let (attendees, edges) = people(records, as_of);
-    let summary = summarize(records.len(), &attendees, edges);
-    AttendanceResponse {
+pub fn compute<'r, 'a>(head: &'a Head, records: &'r [Visit<'a>], as_of: i64) -> Report<'r, 'a> {
+    let (people, edges) = people(records, as_of);
+    let summary = summarize(records.len(), &people.rows, edges);
+    let document = AttendanceResponse {
         meeting_id: head.meeting_id.as_deref(),
         meeting_code: head.meeting_code.as_deref(),
         subject: head.subject.as_deref(),
@@ -195,8 +267,9 @@ pub fn compute<'a>(head: &'a Head, records: &[Visit<'a>], as_of: i64) -> Attenda
         incomplete_reason: head.incomplete_reason.as_deref(),
         upstream_windows: head.upstream_windows,
         summary,
-        attendees,
-    }
+        attendees: Vec::new(),
+    };
+    Report { document, people }
 }
 
 /// Every record of a stored list as attendance reads it, in order: by the briefs kept beside
@@ -228,11 +301,10 @@ pub fn person_json<'a>(record: &Visit<'a>) -> &'a [u8] {
     person_field(record).map_or(b"\"\"", |field| record.json(field))
 }
 
-/// A record's person as text; empty for a record with none.
-fn person_text<'a>(record: &Visit<'a>) -> Cow<'a, str> {
+/// A record's person as text (UTF-8); empty for a record with none.
+pub fn person_text<'a>(record: &Visit<'a>) -> Cow<'a, [u8]> {
     person_field(record)
-        .and_then(|field| record.text(field))
-        .map(|text| text.0)
+        .and_then(|field| record.text_bytes(field))
         .unwrap_or_default()
 }
 
@@ -273,51 +345,65 @@ fn numbers(records: &[Visit<'_>]) -> Vec<u32> {
     numbers
 }
 
-/// One person's records in that order, with their first join and what identifies them.
-type Run<'o, 'a> = (i64, Cow<'a, str>, &'o [Place]);
+/// Where a person's records lie in the places, by join time: the first and how many.
+type Span = (u32, u32);
+
+/// One person's records: their first join, their text, and where they lie.
+type Run<'a> = (i64, Cow<'a, [u8]>, Span);
 
 /// Each person's row, by first join then person, and the starts (+1) and ends (-1) of the
 /// time each person was in, for the peak.
-fn people<'a>(records: &[Visit<'a>], as_of: i64) -> (Vec<Attendee<'a>>, Vec<(i64, i32)>) {
+fn people<'r, 'a>(records: &'r [Visit<'a>], as_of: i64) -> (People<'r, 'a>, Vec<(i64, i32)>) {
     // The records by person (numbered), join time and list order: each person is one run.
-    let mut order: Vec<Place> = numbers(records)
+    let mut places: Vec<Place> = numbers(records)
         .into_iter()
         .zip(records)
         .enumerate()
         .map(|(i, (person, record))| (person, record.join_time(), i as u32))
         .collect();
-    order.sort_unstable();
-    let session = |&(.., i): &Place| session(&records[i as usize]);
+    places.sort_unstable();
+    let run = |&(start, len): &Span| {
+        places[start as usize..][..len as usize]
+            .iter()
+            .map(|&(.., i)| &records[i as usize])
+    };
     // The people by first join, then person; records with no identity share an empty key, so
     // their sessions decide, and the order never depends on how the records were sorted. Sorted
-    // as runs of the order, before the rows are made.
-    let mut runs: Vec<Run<'_, '_>> = order
+    // as runs (where each person's records lie in the places), before the rows are made.
+    let mut at = 0;
+    let mut runs: Vec<Run<'a>> = places
         .chunk_by(|a, b| a.0 == b.0)
-        .map(|run| (run[0].1, person_text(&records[run[0].2 as usize]), run))
+        .map(|run| {
+            let (len, first) = (run.len() as u32, &records[run[0].2 as usize]);
+            at += len;
+            (first.join_time(), person_text(first), (at - len, len))
+        })
         .collect();
     runs.sort_by(|(a_join, a, a_run), (b_join, b, b_run)| {
         (a_join, a)
             .cmp(&(b_join, b))
-            .then_with(|| a_run.iter().map(session).cmp(b_run.iter().map(session)))
+            .then_with(|| run(a_run).map(session).cmp(run(b_run).map(session)))
     });
     // The rows, in two halves on two threads when there are many.
-    let rows = |runs: &[Run<'_, '_>]| {
+    let rows = |runs: &[Run<'a>]| {
         let mut edges = Vec::with_capacity(runs.len() * 3);
         let mut scratch = Scratch::default();
-        let people: Vec<Attendee<'a>> = runs
+        let rows: Vec<Row<'a>> = runs
             .iter()
-            .map(|(.., run)| {
-                let group = run.iter().map(|&(.., i)| &records[i as usize]);
-                attendee(group, as_of, &mut edges, &mut scratch)
-            })
+            .map(|&(.., span)| row(run(&span), span, as_of, &mut edges, &mut scratch))
             .collect();
-        (people, edges)
+        (rows, edges)
     };
     let (front, back) = runs.split_at(runs.len() / 2);
-    let ((mut people, mut edges), (more_people, more_edges)) =
+    let ((mut rows, mut edges), (more_rows, more_edges)) =
         both(parallel(records.len()), || rows(front), || rows(back));
-    people.extend(more_people);
+    rows.extend(more_rows);
     edges.extend(more_edges);
+    let people = People {
+        records,
+        places,
+        rows,
+    };
     (people, edges)
 }
 
@@ -328,17 +414,17 @@ struct Scratch {
     devices: Vec<i64>,
 }
 
-/// One person's row from their records (by join time), adding the starts and ends of the time
-/// they were in to `edges`.
-fn attendee<'r, 'a: 'r>(
+/// One person's row from their records (by join time), which lie at `run` in the order,
+/// adding the starts and ends of the time they were in to `edges`.
+fn row<'r, 'a: 'r>(
     group: impl Iterator<Item = &'r Visit<'a>> + Clone,
+    run: Span,
     as_of: i64,
     edges: &mut Vec<(i64, i32)>,
     scratch: &mut Scratch,
-) -> Attendee<'a> {
+) -> Row<'a> {
     let first = group.clone().next().expect("a group has a record");
     let latest = group.clone().last().expect("a group has a record");
-    let text = |field| latest.text(field).map(|text: Text<'a>| text.0);
     let intervals = &mut scratch.intervals;
     intervals.clear();
     intervals.extend(group.clone().map(|r| interval(r, as_of)));
@@ -354,26 +440,18 @@ fn attendee<'r, 'a: 'r>(
         edges.push((*from, 1));
         edges.push((*to, -1));
     }
-    Attendee {
-        person: person_text(latest),
-        user_name: text(Field::UserName),
-        user_name_base64: text(Field::UserNameBase64),
-        userid: text(Field::Userid),
-        ms_open_id: text(Field::MsOpenId),
-        uuid: text(Field::Uuid),
-        user_role: latest.user_role(),
+    Row {
         first_join_time: first.join_time(),
         last_left_time: if still_in {
             None
         } else {
-            group.clone().filter_map(Visit::left_time).max()
+            group.filter_map(Visit::left_time).max()
         },
         still_in,
         attended_seconds: attended,
-        session_count: group.clone().count(),
-        device_count: devices.len(),
-        sessions: group.map(session).collect(),
+        device_count: devices.len() as u32,
         latest: *latest,
+        run,
     }
 }
 
@@ -413,7 +491,7 @@ fn union(intervals: &mut Vec<(i64, i64)>) -> &[(i64, i64)] {
 }
 
 /// The summary, from the people and the starts and ends of each one's time in the meeting.
-fn summarize(records: usize, people: &[Attendee<'_>], mut edges: Vec<(i64, i32)>) -> Summary {
+fn summarize(records: usize, people: &[Row<'_>], mut edges: Vec<(i64, i32)>) -> Summary {
     // An end before a start at the same second: a person leaving as another joins is not
     // overlap.
     edges.sort_unstable();
@@ -515,10 +593,16 @@ mod tests {
         ];
         let head = head();
         let stored = stored(&records);
-        let report = compute(&head, &visits(&stored), 1_000);
-        type Row<'a> = (&'a str, i64, usize, usize, bool, Option<i64>);
-        let people: Vec<Row<'_>> = report
-            .attendees
+        let visits = visits(&stored);
+        let report = compute(&head, &visits, 1_000);
+        let attendees: Vec<Attendee<'_>> = report
+            .people
+            .rows
+            .iter()
+            .map(|row| report.people.attendee(row))
+            .collect();
+        type Numbers<'a> = (&'a str, i64, usize, usize, bool, Option<i64>);
+        let people: Vec<Numbers<'_>> = attendees
             .iter()
             .map(|p| {
                 (
@@ -541,12 +625,23 @@ mod tests {
                 ("", 20, 1, 1, false, Some(620)),
             ]
         );
-        let alice = &report.attendees[0];
+        let alice = &attendees[0];
         assert_eq!(alice.first_join_time, 100);
         assert_eq!(alice.user_role, Some(400 % 7), "the latest record's");
         assert_eq!(alice.user_name.as_deref(), Some("WM-a-400"));
-        assert_eq!(report.attendees[1].uuid.as_deref(), Some("WM-b2"));
-        let summary = &report.summary;
+        assert_eq!(attendees[1].uuid.as_deref(), Some("WM-b2"));
+        assert_eq!(
+            alice.sessions,
+            [(100, Some(200), 1), (150, Some(300), 4), (400, None, 1)].map(
+                |(join_time, left_time, device)| Session {
+                    join_time,
+                    left_time,
+                    instanceid: Some(device),
+                    provisional: false,
+                }
+            )
+        );
+        let summary = &report.document.summary;
         assert_eq!(summary.records, 8);
         assert_eq!(summary.attendees, 5);
         assert_eq!(summary.still_in, 1);
@@ -564,10 +659,10 @@ mod tests {
         ];
         let head = head();
         let stored = stored(&records);
-        let summary = compute(&head, &visits(&stored), 100).summary;
+        let summary = compute(&head, &visits(&stored), 100).document.summary;
         assert_eq!((summary.peak_concurrent, summary.peak_at), (1, Some(0)));
         assert_eq!(summary.median_attended_seconds, 12);
-        let empty = compute(&head, &[], 100).summary;
+        let empty = compute(&head, &[], 100).document.summary;
         assert_eq!((empty.peak_concurrent, empty.peak_at), (0, None));
         assert_eq!(empty.median_attended_seconds, 0);
     }
@@ -605,6 +700,41 @@ mod tests {
                     let same = i == j || (person_key(a).is_some() && person_key(a) == person_key(b));
                     proptest::prop_assert_eq!(numbers[i] == numbers[j], same, "{} {}", i, j);
                 }
+            }
+        }
+
+        /// The people are in the documented order, by first join, then by their text (not by
+        /// its JSON, which differs for quotes, backslashes and control characters), then by
+        /// their sessions.
+        #[test]
+        fn people_are_ordered_by_first_join_then_text_then_sessions(
+            people in proptest::collection::vec(
+                ("[aA\\\"\u{1}é]{0,3}", 0..3i64, proptest::option::of(0..3i64)),
+                0..32,
+            ),
+        ) {
+            let records: Vec<Participant> = people
+                .iter()
+                .map(|(id, join, left)| Participant {
+                    userid: Some(id.as_str().into()),
+                    join_time: *join,
+                    left_time: left.map(|l| join + l),
+                    ..Participant::default()
+                })
+                .collect();
+            let head = head();
+            let stored = stored(&records);
+            let visits = visits(&stored);
+            let report = compute(&head, &visits, 100);
+            let attendees: Vec<Attendee<'_>> = report
+                .people
+                .rows
+                .iter()
+                .map(|row| report.people.attendee(row))
+                .collect();
+            for pair in attendees.windows(2) {
+                let key = |a: &Attendee<'_>| (a.first_join_time, a.person.to_string(), a.sessions.clone());
+                proptest::prop_assert!(key(&pair[0]) <= key(&pair[1]), "{:?}", pair);
             }
         }
     }

@@ -264,6 +264,20 @@ impl<'a> Visit<'a> {
             .expect("a brief's text is a JSON string or null")
     }
 
+    /// A text's UTF-8 bytes; `None` for null. Borrowed from the JSON when it escapes nothing
+    /// (most texts: serde_json writes other characters as they are), so that nothing is
+    /// validated or decoded; they order as the texts do.
+    pub fn text_bytes(&self, field: Field) -> Option<Cow<'a, [u8]>> {
+        let escaped = self.escaped(field)?;
+        if !escaped.contains(&b'\\') {
+            return Some(Cow::Borrowed(escaped));
+        }
+        self.text(field).map(|text| match text.0 {
+            Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+            Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+        })
+    }
+
     /// A text as the JSON writes it, between its quotes; `None` for null. The API's JSON
     /// writes each text one way, so two are equal exactly when the texts are.
     pub fn escaped(&self, field: Field) -> Option<&'a [u8]> {
@@ -469,12 +483,14 @@ mod tests {
             prop_assert!(brief.is_some(), "no brief: {}", json);
             let brief = brief.unwrap();
             let visit = Visit::new(json.as_bytes(), &brief);
-            let texts = [Field::Userid, Field::MsOpenId, Field::Uuid, Field::UserName, Field::UserNameBase64]
-                .map(|field| visit.text(field));
-            prop_assert_eq!(
-                texts,
-                [read.userid, read.ms_open_id, read.uuid, read.user_name, read.user_name_base64]
-            );
+            let fields = [Field::Userid, Field::MsOpenId, Field::Uuid, Field::UserName, Field::UserNameBase64];
+            let texts = fields.map(|field| visit.text(field));
+            let read_texts = [read.userid, read.ms_open_id, read.uuid, read.user_name, read.user_name_base64];
+            prop_assert_eq!(&texts, &read_texts);
+            // And their bytes, read without decoding where nothing is escaped.
+            let bytes = fields.map(|field| visit.text_bytes(field));
+            let read_bytes = read_texts.map(|text| text.map(|text| text.0.into_owned().into_bytes()));
+            prop_assert_eq!(bytes.map(|b| b.map(Cow::into_owned)), read_bytes);
             prop_assert_eq!(
                 (visit.join_time(), visit.left_time(), visit.instanceid(), visit.user_role()),
                 (read.join_time, read.left_time, read.instanceid, read.user_role)

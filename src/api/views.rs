@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
 
 use super::AppState;
-use super::attendance::{self, AttendanceResponse, Attendee};
+use super::attendance::{self, People, Report, Row};
 use super::cached_response;
 use super::records::{self, Field, Record, both};
 use super::stored_list::StoredList;
@@ -390,11 +390,11 @@ pub fn render(list: &StoredList, as_of: i64, view: &View) -> Rendered {
             let visits = attendance::visits(list);
             let mut report = attendance::compute(&head, &visits, as_of);
             if view.still_in {
-                report.attendees.retain(|person| person.still_in);
+                report.people.rows.retain(|person| person.still_in);
             }
             match zone {
-                None => attendance_json(report),
-                Some(zone) => attendance_csv(&report.attendees, &zone.tz),
+                None => attendance_json(&report),
+                Some(zone) => attendance_csv(&report.people, &zone.tz),
             }
         }
     };
@@ -531,49 +531,60 @@ const ATTENDANCE_COLUMNS: [&str; 13] = [
     "device_count",
 ];
 
+/// A person's texts in the order both forms write them, from their latest record.
+const PERSON_TEXTS: [(&str, Field); 5] = [
+    ("user_name", Field::UserName),
+    ("user_name_base64", Field::UserNameBase64),
+    ("userid", Field::Userid),
+    ("ms_open_id", Field::MsOpenId),
+    ("uuid", Field::Uuid),
+];
+
 /// One row per person (their sessions are in the JSON form only).
-fn attendance_csv(people: &[Attendee<'_>], tz: &TimeZone) -> Vec<u8> {
-    let (front, back) = people.split_at(people.len() / 2);
+fn attendance_csv(people: &People<'_, '_>, tz: &TimeZone) -> Vec<u8> {
+    let (front, back) = people.rows.split_at(people.rows.len() / 2);
     csv_document(&ATTENDANCE_COLUMNS, [front, back], tz, |csv, p| {
+        let [name, base64, userid, ms_open_id, uuid] =
+            PERSON_TEXTS.map(|(_, f)| p.latest.text_bytes(f));
         csv.row([
-            Cell::Text(&p.person),
-            text(&p.user_name),
-            text(&p.user_name_base64),
-            text(&p.userid),
-            text(&p.ms_open_id),
-            text(&p.uuid),
-            p.user_role.into(),
+            Cell::Text(&attendance::person_text(&p.latest)),
+            text(&name),
+            text(&base64),
+            text(&userid),
+            text(&ms_open_id),
+            text(&uuid),
+            p.latest.user_role().into(),
             Cell::Time(Some(p.first_join_time)),
             Cell::Time(p.last_left_time),
             Some(p.still_in).into(),
             Some(p.attended_seconds).into(),
-            Some(p.session_count as i64).into(),
-            Some(p.device_count as i64).into(),
+            Some(p.session_count() as i64).into(),
+            Some(i64::from(p.device_count)).into(),
         ]);
     })
 }
 
 /// The attendance document. The people come last in it, after the summary: they are written in
 /// two halves, on two threads when there are many.
-fn attendance_json(mut report: AttendanceResponse<'_>) -> Vec<u8> {
-    let people = std::mem::take(&mut report.attendees);
+fn attendance_json(report: &Report<'_, '_>) -> Vec<u8> {
+    let people = &report.people;
     // About 430 bytes a person in the demo's lists: room for both halves, so that the second
     // is appended without moving the first.
-    let mut out = Vec::with_capacity(people.len() * 450 + 1024);
-    serde_json::to_writer(&mut out, &report).expect("attendance serializes");
+    let mut out = Vec::with_capacity(people.rows.len() * 450 + 1024);
+    serde_json::to_writer(&mut out, &report.document).expect("attendance serializes");
     debug_assert!(out.ends_with(b"[]}"), "the attendees end the document");
     out.truncate(out.len() - b"]}".len());
-    let write = |out: &mut Vec<u8>, people: &[Attendee<'_>]| {
-        for (i, person) in people.iter().enumerate() {
+    let write = |out: &mut Vec<u8>, rows: &[Row<'_>]| {
+        for (i, row) in rows.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            write_attendee(out, person);
+            write_attendee(out, people, row);
         }
     };
-    let (front, back) = people.split_at(people.len() / 2);
+    let (front, back) = people.rows.split_at(people.rows.len() / 2);
     let ((), back) = both(
-        records::parallel(people.len()),
+        records::parallel(people.rows.len()),
         || write(&mut out, front),
         || {
             let mut json = Vec::with_capacity(back.len() * 450);
@@ -592,7 +603,7 @@ fn attendance_json(mut report: AttendanceResponse<'_>) -> Vec<u8> {
 /// One person's row as serde_json writes an [`Attendee`], with the texts copied from the stored
 /// JSON of the person's latest record (already escaped, as serde_json escapes them) instead of
 /// escaped again.
-fn write_attendee(out: &mut Vec<u8>, person: &Attendee<'_>) {
+fn write_attendee<'a>(out: &mut Vec<u8>, people: &People<'_, 'a>, person: &Row<'a>) {
     let latest = &person.latest;
     fn int(out: &mut Vec<u8>, n: impl itoa::Integer) {
         out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
@@ -605,20 +616,14 @@ fn write_attendee(out: &mut Vec<u8>, person: &Attendee<'_>) {
     }
     out.extend_from_slice(b"{\"person\":");
     out.extend_from_slice(attendance::person_json(latest));
-    for (name, field) in [
-        ("user_name", Field::UserName),
-        ("user_name_base64", Field::UserNameBase64),
-        ("userid", Field::Userid),
-        ("ms_open_id", Field::MsOpenId),
-        ("uuid", Field::Uuid),
-    ] {
+    for (name, field) in PERSON_TEXTS {
         out.extend_from_slice(b",\"");
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"\":");
         out.extend_from_slice(latest.json(field));
     }
     out.extend_from_slice(b",\"user_role\":");
-    number(out, person.user_role);
+    number(out, latest.user_role());
     out.extend_from_slice(b",\"first_join_time\":");
     int(out, person.first_join_time);
     out.extend_from_slice(b",\"last_left_time\":");
@@ -631,11 +636,11 @@ fn write_attendee(out: &mut Vec<u8>, person: &Attendee<'_>) {
     out.extend_from_slice(b",\"attended_seconds\":");
     int(out, person.attended_seconds);
     out.extend_from_slice(b",\"session_count\":");
-    int(out, person.session_count);
+    int(out, person.session_count());
     out.extend_from_slice(b",\"device_count\":");
     int(out, person.device_count);
     out.extend_from_slice(b",\"sessions\":[");
-    for (i, session) in person.sessions.iter().enumerate() {
+    for (i, session) in people.sessions(person).enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -664,7 +669,7 @@ fn csv_document<T: Sync>(
     let write = |items: &[T], first: bool| {
         let mut csv = Csv::new(items.len() * 256, tz, first);
         if first {
-            csv.row(header.iter().map(|c| Cell::Text(c)));
+            csv.row(header.iter().map(|c| Cell::Text(c.as_bytes())));
         }
         for item in items {
             row(&mut csv, item);
@@ -681,25 +686,25 @@ fn csv_document<T: Sync>(
     front
 }
 
-/// A text cell, empty for `None`.
-fn text<'a, T: std::ops::Deref<Target = str>>(value: &'a Option<T>) -> Cell<'a> {
-    Cell::from(value.as_deref())
+/// A text cell (of `str` or of its UTF-8 bytes), empty for `None`.
+fn text<'a, T>(value: &'a Option<T>) -> Cell<'a>
+where
+    T: std::ops::Deref<Target: AsRef<[u8]> + 'a>,
+{
+    value
+        .as_deref()
+        .map_or(Cell::Empty, |text| Cell::Text(text.as_ref()))
 }
 
 /// One CSV cell; `None` values are empty cells.
 enum Cell<'a> {
-    Text(&'a str),
+    /// UTF-8.
+    Text(&'a [u8]),
     Empty,
     Number(i64),
     Bool(bool),
     /// Unix seconds, written as ISO 8601 in the answer's zone.
     Time(Option<i64>),
-}
-
-impl<'a> From<Option<&'a str>> for Cell<'a> {
-    fn from(value: Option<&'a str>) -> Self {
-        value.map_or(Cell::Empty, Cell::Text)
-    }
 }
 
 impl From<Option<i64>> for Cell<'_> {
@@ -763,10 +768,10 @@ impl<'z> Csv<'z> {
 fn write_cell(out: &mut Vec<u8>, cell: &Cell<'_>, tz: &TimeZone) {
     match cell {
         Cell::Text(text) => {
-            if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            if let [b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r', ..] = text {
                 out.push(b'\'');
             }
-            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(text);
         }
         Cell::Empty | Cell::Time(None) => {}
         Cell::Number(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
@@ -875,7 +880,7 @@ mod tests {
             ("a=b", "a=b"),
         ] {
             let mut out = Vec::new();
-            write_cell(&mut out, &Cell::Text(text), &shanghai);
+            write_cell(&mut out, &Cell::Text(text.as_bytes()), &shanghai);
             assert_eq!(String::from_utf8(out).unwrap(), written);
         }
     }
@@ -937,10 +942,11 @@ mod tests {
             let head = records::head(&list);
             let visits = attendance::visits(&list);
             let report = attendance::compute(&head, &visits, 2_000);
-            for person in &report.attendees {
+            let people = &report.people;
+            for row in &people.rows {
                 let mut written = Vec::new();
-                write_attendee(&mut written, person);
-                let expected = serde_json::to_vec(person).unwrap();
+                write_attendee(&mut written, people, row);
+                let expected = serde_json::to_vec(&people.attendee(row)).unwrap();
                 prop_assert_eq!(String::from_utf8(written).unwrap(), String::from_utf8(expected).unwrap());
             }
         }
