@@ -745,10 +745,17 @@ impl<'z> Csv<'z> {
 
     fn row<'a>(&mut self, cells: impl IntoIterator<Item = Cell<'a>>) {
         for cell in cells {
-            self.field.clear();
-            write_cell(&mut self.field, &cell, self.tz);
+            let field = match cell {
+                // Most cells are texts as they are: written without a copy first.
+                Cell::Text(text) if !is_formula(text) => text,
+                cell => {
+                    self.field.clear();
+                    write_cell(&mut self.field, &cell, self.tz);
+                    &self.field
+                }
+            };
             self.writer
-                .write_field(&self.field)
+                .write_field(field)
                 .expect("writing into memory cannot fail");
         }
         self.writer
@@ -763,12 +770,18 @@ impl<'z> Csv<'z> {
     }
 }
 
-/// A cell's text. Text that a spreadsheet would take for a formula (starting with `=`, `+`,
-/// `-`, `@`, a tab or a carriage return) is neutralised by a leading `'`, as OWASP advises.
+/// Whether a spreadsheet would take the text for a formula: it starts with `=`, `+`, `-`, `@`,
+/// a tab or a carriage return (OWASP's list).
+fn is_formula(text: &[u8]) -> bool {
+    matches!(text, [b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r', ..])
+}
+
+/// A cell's text. Text that a spreadsheet would take for a formula is neutralised by a leading
+/// `'`, as OWASP advises.
 fn write_cell(out: &mut Vec<u8>, cell: &Cell<'_>, tz: &TimeZone) {
     match cell {
         Cell::Text(text) => {
-            if let [b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r', ..] = text {
+            if is_formula(text) {
                 out.push(b'\'');
             }
             out.extend_from_slice(text);
