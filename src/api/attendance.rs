@@ -226,6 +226,12 @@ impl<'a> People<'_, 'a> {
         self.records(row).map(session)
     }
 
+    /// Every row as the document's schema has it.
+    #[cfg(test)]
+    pub fn attendees(&self) -> Vec<Attendee<'a>> {
+        self.rows.iter().map(|row| self.attendee(row)).collect()
+    }
+
     /// A person's row as the document's schema has it (what the views write by hand).
     #[cfg(test)]
     pub fn attendee(&self, row: &Row<'a>) -> Attendee<'a> {
@@ -414,7 +420,7 @@ struct Scratch {
     devices: Vec<i64>,
 }
 
-/// One person's row from their records (by join time), which lie at `run` in the order,
+/// One person's row from their records (by join time), which lie at `run` in the places,
 /// adding the starts and ends of the time they were in to `edges`.
 fn row<'r, 'a: 'r>(
     group: impl Iterator<Item = &'r Visit<'a>> + Clone,
@@ -595,12 +601,7 @@ mod tests {
         let stored = stored(&records);
         let visits = visits(&stored);
         let report = compute(&head, &visits, 1_000);
-        let attendees: Vec<Attendee<'_>> = report
-            .people
-            .rows
-            .iter()
-            .map(|row| report.people.attendee(row))
-            .collect();
+        let attendees = report.people.attendees();
         type Numbers<'a> = (&'a str, i64, usize, usize, bool, Option<i64>);
         let people: Vec<Numbers<'_>> = attendees
             .iter()
@@ -726,12 +727,7 @@ mod tests {
             let stored = stored(&records);
             let visits = visits(&stored);
             let report = compute(&head, &visits, 100);
-            let attendees: Vec<Attendee<'_>> = report
-                .people
-                .rows
-                .iter()
-                .map(|row| report.people.attendee(row))
-                .collect();
+            let attendees = report.people.attendees();
             for pair in attendees.windows(2) {
                 let key = |a: &Attendee<'_>| (a.first_join_time, a.person.to_string(), a.sessions.clone());
                 proptest::prop_assert!(key(&pair[0]) <= key(&pair[1]), "{:?}", pair);
