@@ -178,9 +178,12 @@ type CounterKey = ([&'static str; 3], u16);
 
 /// A counter's handle, registered once per metric name and label values and then kept: the
 /// `counter!` macro builds its key (allocating its labels) and looks it up in the registry on
-/// every call, which is most of what counting costs a cache hit.
+/// every call, which is most of what counting costs a cache hit. The keys are the code's own
+/// names and statuses, never a caller's text, so they are hashed with foldhash: SipHash, the
+/// default, cost a cache hit about 500 instructions more (`bench/hit_instructions.sh`).
 fn registered(key: CounterKey, register: impl FnOnce() -> Counter) -> Counter {
-    static COUNTERS: LazyLock<RwLock<HashMap<CounterKey, Counter>>> = LazyLock::new(|| {
+    type Counters = HashMap<CounterKey, Counter, foldhash::fast::RandomState>;
+    static COUNTERS: LazyLock<RwLock<Counters>> = LazyLock::new(|| {
         // Handles are bound to the recorder installed when they are made: install it first.
         handle();
         RwLock::default()
