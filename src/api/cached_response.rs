@@ -126,13 +126,13 @@ pub fn answer(
     );
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_str(&format!("private, max-age={lifetime}"))
+        HeaderValue::try_from(format!("private, max-age={lifetime}"))
             .expect("digits are a valid header value"),
     );
     headers.insert(header::AGE, HeaderValue::from(age));
     headers.insert(
         "cache-status",
-        HeaderValue::from_str(&cache_status(how, entry.is_patched(), ttl))
+        HeaderValue::try_from(cache_status(how, entry.is_patched(), ttl))
             .expect("a valid header value"),
     );
     response
@@ -141,21 +141,21 @@ pub fn answer(
 /// RFC 9211 `Cache-Status`. `fwd-status` is the status the upstream itself answered; a copy
 /// changed by Tencent's events since its fetch is a hit with `detail=patched`.
 fn cache_status(how: How, patched: bool, ttl: i64) -> String {
-    let detail = match how {
-        How::Hit if patched => "hit; detail=patched".to_owned(),
-        How::Hit => "hit".to_owned(),
-        How::StaleWhileRevalidate => "hit; detail=stale-while-revalidate".to_owned(),
-        How::Miss { collapsed: false } => "fwd=miss; stored".to_owned(),
-        How::Miss { collapsed: true } => "fwd=miss; stored; collapsed".to_owned(),
-        How::Revalidated { collapsed: false } => "fwd=stale; stored".to_owned(),
-        How::Revalidated { collapsed: true } => "fwd=stale; stored; collapsed".to_owned(),
-        How::Refreshed { collapsed: false } => "fwd=request; stored".to_owned(),
-        How::Refreshed { collapsed: true } => "fwd=request; stored; collapsed".to_owned(),
+    let detail: std::borrow::Cow<'static, str> = match how {
+        How::Hit if patched => "hit; detail=patched".into(),
+        How::Hit => "hit".into(),
+        How::StaleWhileRevalidate => "hit; detail=stale-while-revalidate".into(),
+        How::Miss { collapsed: false } => "fwd=miss; stored".into(),
+        How::Miss { collapsed: true } => "fwd=miss; stored; collapsed".into(),
+        How::Revalidated { collapsed: false } => "fwd=stale; stored".into(),
+        How::Revalidated { collapsed: true } => "fwd=stale; stored; collapsed".into(),
+        How::Refreshed { collapsed: false } => "fwd=request; stored".into(),
+        How::Refreshed { collapsed: true } => "fwd=request; stored; collapsed".into(),
         How::StaleIfError {
             fwd_status: Some(status),
-        } => format!("fwd=stale; fwd-status={status}; detail=stale-if-error"),
-        How::StaleIfError { fwd_status: None } => "fwd=stale; detail=stale-if-error".to_owned(),
-        How::StaleStillFetching => "fwd=stale; detail=still-fetching".to_owned(),
+        } => format!("fwd=stale; fwd-status={status}; detail=stale-if-error").into(),
+        How::StaleIfError { fwd_status: None } => "fwd=stale; detail=stale-if-error".into(),
+        How::StaleStillFetching => "fwd=stale; detail=still-fetching".into(),
     };
     format!("wemeet-gateway; {detail}; ttl={ttl}")
 }
