@@ -72,7 +72,9 @@ fn main() {
             walls.push(wall.elapsed());
             cpus.push(process_cpu() - cpu);
             faults.push(page_faults() - fault);
-            bytes = rendered.body(false).len();
+            bytes = http_body::Body::size_hint(&rendered.body(false))
+                .exact()
+                .unwrap();
         }
         walls.sort();
         cpus.sort();

@@ -54,7 +54,7 @@ impl Representation for Rendered {
     }
 
     fn body(&self, gzip: bool) -> axum::body::Body {
-        axum::body::Body::from(Rendered::body(self, gzip))
+        axum::body::Body::new(Rendered::body(self, gzip))
     }
 
     fn content_type(&self) -> HeaderValue {

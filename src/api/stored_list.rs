@@ -596,6 +596,18 @@ pub struct Parts {
     remaining: u64,
 }
 
+impl Parts {
+    /// A body of `parts`, sent in order.
+    pub fn new(parts: Arc<[Bytes]>) -> Self {
+        let remaining = parts.iter().map(|b| b.len() as u64).sum();
+        Self {
+            parts,
+            next: 0,
+            remaining,
+        }
+    }
+}
+
 impl http_body::Body for Parts {
     type Data = Bytes;
     type Error = Infallible;

@@ -23,7 +23,7 @@ use super::AppState;
 use super::attendance::{self, People, Report, Row};
 use super::cached_response;
 use super::records::{self, Field, Record, both};
-use super::stored_list::StoredList;
+use super::stored_list::{Parts, StoredList};
 use crate::cache::Served;
 use crate::error::ApiError;
 use crate::upstream::query::{InvalidParameter, ParticipantsParams, not_a_meeting_id};
@@ -192,8 +192,10 @@ impl View {
 /// A view made: the body, its gzip form once asked for, and the headers that describe it.
 #[derive(Debug)]
 pub struct Rendered {
-    body: Bytes,
-    gzip: Option<Bytes>,
+    /// The document in parts sent one after another: the halves written on two threads are
+    /// kept as they were written, not copied into one.
+    body: Arc<[Bytes]>,
+    gzip: Option<Arc<[Bytes]>>,
     etag: HeaderValue,
     gzip_etag: HeaderValue,
     content_type: HeaderValue,
@@ -201,11 +203,11 @@ pub struct Rendered {
 }
 
 impl Rendered {
-    pub fn body(&self, gzip: bool) -> Bytes {
-        match (&self.gzip, gzip) {
+    pub fn body(&self, gzip: bool) -> Parts {
+        Parts::new(match (&self.gzip, gzip) {
             (Some(gzip), true) => gzip.clone(),
             _ => self.body.clone(),
-        }
+        })
     }
 
     pub fn etag(&self, gzip: bool) -> &HeaderValue {
@@ -222,23 +224,29 @@ impl Rendered {
     }
 
     fn weight(&self) -> u32 {
-        let bytes = self.body.len() + self.gzip.as_ref().map_or(0, Bytes::len) + 512;
+        let len = |parts: &[Bytes]| parts.iter().map(Bytes::len).sum::<usize>();
+        let bytes = len(&self.body) + self.gzip.as_deref().map_or(0, len) + 512;
         u32::try_from(bytes).unwrap_or(u32::MAX)
     }
 
-    /// This rendering with its gzip form.
+    /// This rendering with its gzip form (one gzip stream of the whole document).
     fn with_gzip(&self) -> Self {
+        let len: usize = self.body.iter().map(Bytes::len).sum();
         let mut encoder = GzEncoder::new(
-            Vec::with_capacity(self.body.len() / 4 + 64),
+            Vec::with_capacity(len / 4 + 64),
             Compression::new(GZIP_LEVEL),
         );
-        encoder
-            .write_all(&self.body)
-            .and_then(|()| encoder.try_finish())
+        for part in self.body.iter() {
+            encoder
+                .write_all(part)
+                .expect("compressing into memory cannot fail");
+        }
+        let gzip = encoder
+            .finish()
             .expect("compressing into memory cannot fail");
         Self {
             body: self.body.clone(),
-            gzip: Some(Bytes::from(encoder.get_ref().clone())),
+            gzip: Some(Arc::new([Bytes::from(gzip)])),
             etag: self.etag.clone(),
             gzip_etag: self.gzip_etag.clone(),
             content_type: self.content_type.clone(),
@@ -382,10 +390,10 @@ pub fn render(list: &StoredList, as_of: i64, view: &View) -> Rendered {
     )
     .increment(1);
     let head = records::head(list);
-    let body = match (view.of, &view.tz) {
+    let parts: Vec<Vec<u8>> = match (view.of, &view.tz) {
         // Only the records still in: the whole list as JSON is the stored list itself.
-        (Of::Participants, None) => still_in_json(list),
-        (Of::Participants, Some(zone)) => participants_csv(list, view.still_in, &zone.tz),
+        (Of::Participants, None) => vec![still_in_json(list)],
+        (Of::Participants, Some(zone)) => participants_csv(list, view.still_in, &zone.tz).into(),
         (Of::Attendance, zone) => {
             let visits = attendance::visits(list);
             let mut report = attendance::compute(&head, &visits, as_of);
@@ -393,8 +401,8 @@ pub fn render(list: &StoredList, as_of: i64, view: &View) -> Rendered {
                 report.people.rows.retain(|person| person.still_in);
             }
             match zone {
-                None => attendance_json(&report),
-                Some(zone) => attendance_csv(&report.people, &zone.tz),
+                None => attendance_json(&report).into(),
+                Some(zone) => attendance_csv(&report.people, &zone.tz).into(),
             }
         }
     };
@@ -419,7 +427,11 @@ pub fn render(list: &StoredList, as_of: i64, view: &View) -> Rendered {
         .expect("digits and ASCII make a valid header")
     });
     Rendered {
-        body: Bytes::from(body),
+        body: parts
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .map(Bytes::from)
+            .collect(),
         gzip: None,
         etag: HeaderValue::from_str(&format!("\"{hash}\"")).expect("hex is a valid header"),
         gzip_etag: HeaderValue::from_str(&format!("\"{hash}-gz\"")).expect("hex is a valid header"),
@@ -478,7 +490,7 @@ const PARTICIPANT_COLUMNS: [&str; 24] = [
 
 /// One row per record, the participants document's fields as columns; each record is read as
 /// its row is written.
-fn participants_csv(list: &StoredList, still_in: bool, tz: &TimeZone) -> Vec<u8> {
+fn participants_csv(list: &StoredList, still_in: bool, tz: &TimeZone) -> [Vec<u8>; 2] {
     let records: Vec<&[u8]> = list.each_record().collect();
     let (front, back) = records.split_at(records.len() / 2);
     csv_document(&PARTICIPANT_COLUMNS, [front, back], tz, |csv, json| {
@@ -541,7 +553,7 @@ const PERSON_TEXTS: [(&str, Field); 5] = [
 ];
 
 /// One row per person (their sessions are in the JSON form only).
-fn attendance_csv(people: &People<'_, '_>, tz: &TimeZone) -> Vec<u8> {
+fn attendance_csv(people: &People<'_, '_>, tz: &TimeZone) -> [Vec<u8>; 2] {
     let (front, back) = people.rows.split_at(people.rows.len() / 2);
     csv_document(&ATTENDANCE_COLUMNS, [front, back], tz, |csv, p| {
         let [name, base64, userid, ms_open_id, uuid] =
@@ -564,13 +576,13 @@ fn attendance_csv(people: &People<'_, '_>, tz: &TimeZone) -> Vec<u8> {
     })
 }
 
-/// The attendance document. The people come last in it, after the summary: they are written in
-/// two halves, on two threads when there are many.
-fn attendance_json(report: &Report<'_, '_>) -> Vec<u8> {
+/// The attendance document, in two parts. The people come last in it, after the summary: they
+/// are written in two halves, on two threads when there are many.
+fn attendance_json(report: &Report<'_, '_>) -> [Vec<u8>; 2] {
     let people = &report.people;
-    // About 430 bytes a person in the demo's lists: room for both halves, so that the second
-    // is appended without moving the first.
-    let mut out = Vec::with_capacity(people.rows.len() * 450 + 1024);
+    let (front, back) = people.rows.split_at(people.rows.len() / 2);
+    // About 430 bytes a person in the demo's lists.
+    let mut out = Vec::with_capacity(front.len() * 450 + 1024);
     serde_json::to_writer(&mut out, &report.document).expect("attendance serializes");
     debug_assert!(out.ends_with(b"[]}"), "the attendees end the document");
     out.truncate(out.len() - b"]}".len());
@@ -582,22 +594,20 @@ fn attendance_json(report: &Report<'_, '_>) -> Vec<u8> {
             write_attendee(out, people, row);
         }
     };
-    let (front, back) = people.rows.split_at(people.rows.len() / 2);
-    let ((), back) = both(
+    let ((), back_json) = both(
         records::parallel(people.rows.len()),
         || write(&mut out, front),
         || {
-            let mut json = Vec::with_capacity(back.len() * 450);
+            let mut json = Vec::with_capacity(back.len() * 450 + 8);
+            if !front.is_empty() && !back.is_empty() {
+                json.push(b',');
+            }
             write(&mut json, back);
+            json.extend_from_slice(b"]}");
             json
         },
     );
-    if !front.is_empty() && !back.is_empty() {
-        out.push(b',');
-    }
-    out.extend_from_slice(&back);
-    out.extend_from_slice(b"]}");
-    out
+    [out, back_json]
 }
 
 /// One person's row as serde_json writes an [`Attendee`], with the texts copied from the stored
@@ -658,14 +668,14 @@ fn write_attendee<'a>(out: &mut Vec<u8>, people: &People<'_, 'a>, person: &Row<'
     out.extend_from_slice(b"]}");
 }
 
-/// A CSV document: the byte-order mark, the `header` row, then the rows `row` writes for each
-/// item of both halves (each half on a thread of its own when there are many).
+/// A CSV document in two parts: the byte-order mark, the `header` row, then the rows `row`
+/// writes for each item of both halves (each half on a thread of its own when there are many).
 fn csv_document<T: Sync>(
     header: &[&str],
     halves: [&[T]; 2],
     tz: &TimeZone,
     row: impl Fn(&mut Csv<'_>, &T) + Sync,
-) -> Vec<u8> {
+) -> [Vec<u8>; 2] {
     let write = |items: &[T], first: bool| {
         let mut csv = Csv::new(items.len() * 256, tz, first);
         if first {
@@ -677,13 +687,12 @@ fn csv_document<T: Sync>(
         csv.finish()
     };
     let parallel = records::parallel(halves[0].len() + halves[1].len());
-    let (mut front, back) = both(
+    let (front, back) = both(
         parallel,
         || write(halves[0], true),
         || write(halves[1], false),
     );
-    front.extend_from_slice(&back);
-    front
+    [front, back]
 }
 
 /// A text cell (of `str` or of its UTF-8 bytes), empty for `None`.
