@@ -12,6 +12,7 @@ pub mod fast_hit;
 mod health;
 mod participants;
 mod records;
+mod spreadsheet;
 mod state;
 mod stored_list;
 mod views;

@@ -14,7 +14,6 @@ use axum::response::Response;
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
@@ -23,6 +22,7 @@ use super::AppState;
 use super::attendance::{self, People, Report, Row};
 use super::cached_response;
 use super::records::{self, Field, Record, both};
+use super::spreadsheet::{Cell, Csv, text};
 use super::stored_list::{Parts, StoredList};
 use crate::cache::Served;
 use crate::error::ApiError;
@@ -458,9 +458,6 @@ fn still_in_json(list: &StoredList) -> Vec<u8> {
     out
 }
 
-/// Excel reads a UTF-8 CSV file as UTF-8 (Chinese names intact) when it starts with a BOM.
-const BOM: &[u8] = "\u{feff}".as_bytes();
-
 const PARTICIPANT_COLUMNS: [&str; 24] = [
     "userid",
     "ms_open_id",
@@ -695,148 +692,6 @@ fn csv_document<T: Sync>(
     [front, back]
 }
 
-/// A text cell (of `str` or of its UTF-8 bytes), empty for `None`.
-fn text<'a, T>(value: &'a Option<T>) -> Cell<'a>
-where
-    T: std::ops::Deref<Target: AsRef<[u8]> + 'a>,
-{
-    value
-        .as_deref()
-        .map_or(Cell::Empty, |text| Cell::Text(text.as_ref()))
-}
-
-/// One CSV cell; `None` values are empty cells.
-enum Cell<'a> {
-    /// UTF-8.
-    Text(&'a [u8]),
-    Empty,
-    Number(i64),
-    Bool(bool),
-    /// Unix seconds, written as ISO 8601 in the answer's zone.
-    Time(Option<i64>),
-}
-
-impl From<Option<i64>> for Cell<'_> {
-    fn from(value: Option<i64>) -> Self {
-        value.map_or(Cell::Empty, Cell::Number)
-    }
-}
-
-impl From<Option<bool>> for Cell<'_> {
-    fn from(value: Option<bool>) -> Self {
-        value.map_or(Cell::Empty, Cell::Bool)
-    }
-}
-
-/// A CSV document being written by the `csv` crate (RFC 4180 quoting, CRLF line ends), after a
-/// byte-order mark.
-struct Csv<'z> {
-    writer: csv::Writer<Vec<u8>>,
-    tz: &'z TimeZone,
-    field: Vec<u8>,
-}
-
-impl<'z> Csv<'z> {
-    /// A document, or (without `bom`) rows to follow another's.
-    fn new(bytes: usize, tz: &'z TimeZone, bom: bool) -> Self {
-        let mut out = Vec::with_capacity(bytes + BOM.len());
-        if bom {
-            out.extend_from_slice(BOM);
-        }
-        Self {
-            writer: csv::WriterBuilder::new()
-                .terminator(csv::Terminator::CRLF)
-                .from_writer(out),
-            tz,
-            field: Vec::with_capacity(256),
-        }
-    }
-
-    fn row<'a>(&mut self, cells: impl IntoIterator<Item = Cell<'a>>) {
-        for cell in cells {
-            let field = match cell {
-                // Most cells are texts as they are: written without a copy first.
-                Cell::Text(text) if !is_formula(text) => text,
-                cell => {
-                    self.field.clear();
-                    write_cell(&mut self.field, &cell, self.tz);
-                    &self.field
-                }
-            };
-            self.writer
-                .write_field(field)
-                .expect("writing into memory cannot fail");
-        }
-        self.writer
-            .write_record(None::<&[u8]>)
-            .expect("writing into memory cannot fail");
-    }
-
-    fn finish(self) -> Vec<u8> {
-        self.writer
-            .into_inner()
-            .unwrap_or_else(|_| unreachable!("flushing into memory cannot fail"))
-    }
-}
-
-/// Whether a spreadsheet would take the text for a formula: it starts with `=`, `+`, `-`, `@`,
-/// a tab or a carriage return (OWASP's list).
-fn is_formula(text: &[u8]) -> bool {
-    matches!(text, [b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r', ..])
-}
-
-/// A cell's text. Text that a spreadsheet would take for a formula is neutralised by a leading
-/// `'`, as OWASP advises.
-fn write_cell(out: &mut Vec<u8>, cell: &Cell<'_>, tz: &TimeZone) {
-    match cell {
-        Cell::Text(text) => {
-            if is_formula(text) {
-                out.push(b'\'');
-            }
-            out.extend_from_slice(text);
-        }
-        Cell::Empty | Cell::Time(None) => {}
-        Cell::Number(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
-        Cell::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Cell::Time(Some(seconds)) => write_time(out, *seconds, tz),
-    }
-}
-
-/// Unix seconds as ISO 8601 with the zone's offset at that instant, `2024-05-01T09:30:00+08:00`.
-fn write_time(out: &mut Vec<u8>, seconds: i64, tz: &TimeZone) {
-    let Some((offset, civil)) = Timestamp::from_second(seconds)
-        .ok()
-        .map(|at| (tz.to_offset(at), at))
-        .map(|(offset, at)| (offset, offset.to_datetime(at)))
-        .filter(|(_, civil)| civil.year() >= 1)
-    else {
-        // Outside the years 1 to 9999 (the upstream's data is broken): the number.
-        return out.extend_from_slice(itoa::Buffer::new().format(seconds).as_bytes());
-    };
-    let total = offset.seconds();
-    let (sign, total) = (if total < 0 { b'-' } else { b'+' }, total.unsigned_abs());
-    let digits = |out: &mut Vec<u8>, value: u32, width: u32| {
-        for place in (0..width).rev() {
-            out.push(b'0' + (value / 10u32.pow(place) % 10) as u8);
-        }
-    };
-    digits(out, civil.year().unsigned_abs().into(), 4);
-    out.push(b'-');
-    digits(out, civil.month().unsigned_abs().into(), 2);
-    out.push(b'-');
-    digits(out, civil.day().unsigned_abs().into(), 2);
-    out.push(b'T');
-    digits(out, civil.hour().unsigned_abs().into(), 2);
-    out.push(b':');
-    digits(out, civil.minute().unsigned_abs().into(), 2);
-    out.push(b':');
-    digits(out, civil.second().unsigned_abs().into(), 2);
-    out.push(sign);
-    digits(out, total / 3600, 2);
-    out.push(b':');
-    digits(out, total % 3600 / 60, 2);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -877,34 +732,6 @@ mod tests {
             view("format=csv&tz=UTC"),
             view("format=csv&tz=Europe/Berlin")
         );
-    }
-
-    #[test]
-    fn times_are_iso_8601_in_the_zone_and_formulas_are_neutralised() {
-        let shanghai = TimeZone::get("Asia/Shanghai").unwrap();
-        let berlin = TimeZone::get("Europe/Berlin").unwrap();
-        let mut out = Vec::new();
-        write_time(&mut out, 1_572_085_800, &shanghai);
-        assert_eq!(out, b"2019-10-26T18:30:00+08:00");
-        out.clear();
-        write_time(&mut out, 1_572_085_800, &berlin); // summer time, still
-        assert_eq!(out, b"2019-10-26T12:30:00+02:00");
-        out.clear();
-        write_time(&mut out, 1_572_800_000, &berlin);
-        assert_eq!(out, b"2019-11-03T17:53:20+01:00");
-        for (text, written) in [
-            ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
-            ("+1", "'+1"),
-            ("-1", "'-1"),
-            ("@SUM(A1)", "'@SUM(A1)"),
-            ("\tx", "'\tx"),
-            ("张伟", "张伟"),
-            ("a=b", "a=b"),
-        ] {
-            let mut out = Vec::new();
-            write_cell(&mut out, &Cell::Text(text.as_bytes()), &shanghai);
-            assert_eq!(String::from_utf8(out).unwrap(), written);
-        }
     }
 
     proptest::proptest! {
