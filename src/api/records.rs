@@ -153,6 +153,8 @@ pub struct Brief {
     /// Each [`Field`]'s value as JSON (a string with its quotes, or `null`): its offset in the
     /// record's JSON and its length.
     texts: [(u32, u32); 5],
+    /// Which texts hold an escape (a bit a [`Field`]): the others are their JSON's bytes.
+    escapes: u8,
     join_time: i64,
     left_time: i64,
     instanceid: i64,
@@ -188,19 +190,24 @@ impl Brief {
             first: true,
         };
         let f = &mut fields;
-        let span = |value: Value<'_>| -> Option<(u32, u32)> {
+        let mut texts = [(0, 0); 5];
+        let mut escapes = 0;
+        let mut span = |field: Field, value: Value<'_>| -> Option<()> {
             let start = value.json.as_ptr() as usize - text.as_ptr() as usize;
             let len = value.json.len();
+            if value.escapes {
+                escapes |= 1 << field as u8;
+            }
             value.text()?;
-            Some((u32::try_from(start).ok()?, u32::try_from(len).ok()?))
+            texts[field as usize] = (u32::try_from(start).ok()?, u32::try_from(len).ok()?);
+            Some(())
         };
-        let mut texts = [(0, 0); 5];
-        texts[Field::Userid as usize] = span(f.next("userid")?)?;
-        texts[Field::MsOpenId as usize] = span(f.next("ms_open_id")?)?;
-        texts[Field::Uuid as usize] = span(f.next("uuid")?)?;
+        span(Field::Userid, f.next("userid")?)?;
+        span(Field::MsOpenId, f.next("ms_open_id")?)?;
+        span(Field::Uuid, f.next("uuid")?)?;
         f.next("open_id")?.text()?;
-        texts[Field::UserName as usize] = span(f.next("user_name")?)?;
-        texts[Field::UserNameBase64 as usize] = span(f.next("user_name_base64")?)?;
+        span(Field::UserName, f.next("user_name")?)?;
+        span(Field::UserNameBase64, f.next("user_name_base64")?)?;
         f.next("is_enterprise_user")?.boolean()?;
         f.next("phone")?.text()?;
         let join_time = f.next("join_time")?.number()??;
@@ -214,6 +221,7 @@ impl Brief {
         let flag = |present: bool, flag: u8| if present { flag } else { 0 };
         Some(Self {
             texts,
+            escapes,
             join_time,
             left_time: left_time.unwrap_or_default(),
             instanceid: instanceid.unwrap_or_default(),
@@ -269,7 +277,7 @@ impl<'a> Visit<'a> {
     /// validated or decoded; they order as the texts do.
     pub fn text_bytes(&self, field: Field) -> Option<Cow<'a, [u8]>> {
         let escaped = self.escaped(field)?;
-        if !escaped.contains(&b'\\') {
+        if self.brief.escapes & (1 << field as u8) == 0 {
             return Some(Cow::Borrowed(escaped));
         }
         self.text(field).map(|text| match text.0 {
