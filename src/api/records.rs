@@ -163,6 +163,9 @@ pub struct Brief {
     flags: u8,
 }
 
+// Kept beside every cached record: its size is part of the memory budget per record.
+const _: () = assert!(size_of::<Brief>() == 80);
+
 const HAS_LEFT_TIME: u8 = 1;
 const HAS_INSTANCEID: u8 = 2;
 const HAS_USER_ROLE: u8 = 4;
