@@ -385,10 +385,13 @@ fn people<'r, 'a>(records: &'r [Visit<'a>], as_of: i64) -> (People<'r, 'a>, Vec<
             (first.join_time(), person_text(first), (at - len, len))
         })
         .collect();
-    runs.sort_by(|(a_join, a, a_run), (b_join, b, b_run)| {
+    // Unstable, with the runs' own order (each person's first record in the list) last: the
+    // order a stable sort gives, without its buffer.
+    runs.sort_unstable_by(|(a_join, a, a_run), (b_join, b, b_run)| {
         (a_join, a)
             .cmp(&(b_join, b))
             .then_with(|| run(a_run).map(session).cmp(run(b_run).map(session)))
+            .then(a_run.0.cmp(&b_run.0))
     });
     // The rows, in two halves on two threads when there are many.
     let rows = |runs: &[Run<'a>]| {
