@@ -269,8 +269,9 @@ impl<'a> Visit<'a> {
     /// A text; `None` for null.
     pub fn text(&self, field: Field) -> Option<Text<'a>> {
         // Checked when the brief was made: UTF-8 between ASCII quotes, or null.
-        let value = std::str::from_utf8(self.json(field)).expect("a brief's text is UTF-8");
-        Value::of(value)
+        let json = std::str::from_utf8(self.json(field)).expect("a brief's text is UTF-8");
+        let escapes = self.escapes(field);
+        Value { json, escapes }
             .text()
             .expect("a brief's text is a JSON string or null")
     }
@@ -280,13 +281,18 @@ impl<'a> Visit<'a> {
     /// validated or decoded; they order as the texts do.
     pub fn text_bytes(&self, field: Field) -> Option<Cow<'a, [u8]>> {
         let escaped = self.escaped(field)?;
-        if self.brief.escapes & (1 << field as u8) == 0 {
+        if !self.escapes(field) {
             return Some(Cow::Borrowed(escaped));
         }
         self.text(field).map(|text| match text.0 {
             Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
             Cow::Owned(text) => Cow::Owned(text.into_bytes()),
         })
+    }
+
+    /// Whether a text holds an escape (noted in the brief when its end was found).
+    fn escapes(&self, field: Field) -> bool {
+        self.brief.escapes & (1 << field as u8) != 0
     }
 
     /// A text as the JSON writes it, between its quotes; `None` for null. The API's JSON
@@ -376,14 +382,6 @@ struct Value<'a> {
 }
 
 impl<'a> Value<'a> {
-    /// A value whose escapes are not known yet.
-    fn of(json: &'a str) -> Self {
-        Self {
-            json,
-            escapes: json.contains('\\'),
-        }
-    }
-
     fn text(self) -> Option<Option<Text<'a>>> {
         if self.json == "null" {
             return Some(None);
