@@ -186,7 +186,7 @@ pub struct Report<'r, 'a> {
 pub struct People<'r, 'a> {
     records: &'r [Visit<'a>],
     /// The records' places, each person's together and by join time: a row's `run`.
-    places: Vec<Place>,
+    places: Vec<u32>,
     pub rows: Vec<Row<'a>>,
 }
 
@@ -218,7 +218,7 @@ impl<'a> People<'_, 'a> {
         let (start, len) = (row.run.0 as usize, row.run.1 as usize);
         self.places[start..][..len]
             .iter()
-            .map(|&(.., i)| &self.records[i as usize])
+            .map(|&i| &self.records[i as usize])
     }
 
     /// A person's sessions, by join time.
@@ -314,10 +314,6 @@ pub fn person_text<'a>(record: &Visit<'a>) -> Cow<'a, [u8]> {
         .unwrap_or_default()
 }
 
-/// A record's place in the order records are grouped by: its person's number, its join time,
-/// and its index in the list.
-type Place = (u32, i64, u32);
-
 /// Each record's person as a number: records of one person have the same, a record with no
 /// identity one of its own. Each half of a long list is numbered on a thread of its own, and
 /// the second half's numbers then translated into the first's.
@@ -357,45 +353,66 @@ type Span = (u32, u32);
 /// One person's records: their first join, their text, and where they lie.
 type Run<'a> = (i64, Cow<'a, [u8]>, Span);
 
-/// Each person's row, by first join then person, and the starts (+1) and ends (-1) of the
-/// time each person was in, for the peak.
-fn people<'r, 'a>(records: &'r [Visit<'a>], as_of: i64) -> (People<'r, 'a>, Vec<(i64, i32)>) {
-    // The records by person (numbered), join time and list order: each person is one run.
-    let mut places: Vec<Place> = numbers(records)
-        .into_iter()
-        .zip(records)
-        .enumerate()
-        .map(|(i, (person, record))| (person, record.join_time(), i as u32))
-        .collect();
-    places.sort_unstable();
-    let run = |&(start, len): &Span| {
-        places[start as usize..][..len as usize]
-            .iter()
-            .map(|&(.., i)| &records[i as usize])
-    };
-    // The people by first join, then person; records with no identity share an empty key, so
-    // their sessions decide, and the order never depends on how the records were sorted. Sorted
-    // as runs (where each person's records lie in the places), before the rows are made.
+/// The records' indices grouped by person, the people in the order of their numbers and each
+/// one's records in list order. A counting sort: the numbers are below the list's length (see
+/// [`numbers`]), so a table as long as the list has a slot for each.
+fn grouped(numbers: &[u32]) -> Vec<u32> {
+    let mut next = vec![0u32; numbers.len() + 1];
+    for &number in numbers {
+        next[number as usize + 1] += 1;
+    }
+    for i in 1..next.len() {
+        next[i] += next[i - 1];
+    }
+    let mut places = vec![0u32; numbers.len()];
+    for (i, &number) in numbers.iter().enumerate() {
+        let at = &mut next[number as usize];
+        places[*at as usize] = i as u32;
+        *at += 1;
+    }
+    places
+}
+
+/// Each person's row, by first join then person, and the starts and ends of the time each
+/// person was in, for the peak.
+fn people<'r, 'a>(records: &'r [Visit<'a>], as_of: i64) -> (People<'r, 'a>, Edges) {
+    // The records by person (numbered), then join time and list order: each person is one run.
+    let numbers = numbers(records);
+    let mut places = grouped(&numbers);
     let mut at = 0;
     let mut runs: Vec<Run<'a>> = places
-        .chunk_by(|a, b| a.0 == b.0)
+        .chunk_by_mut(|&a, &b| numbers[a as usize] == numbers[b as usize])
         .map(|run| {
-            let (len, first) = (run.len() as u32, &records[run[0].2 as usize]);
+            // Most lists come in join order: then this finds the run sorted.
+            run.sort_unstable_by_key(|&i| (records[i as usize].join_time(), i));
+            let (len, first) = (run.len() as u32, &records[run[0] as usize]);
             at += len;
             (first.join_time(), person_text(first), (at - len, len))
         })
         .collect();
-    // Unstable, with the runs' own order (each person's first record in the list) last: the
-    // order a stable sort gives, without its buffer.
-    runs.sort_unstable_by(|(a_join, a, a_run), (b_join, b, b_run)| {
-        (a_join, a)
-            .cmp(&(b_join, b))
-            .then_with(|| run(a_run).map(session).cmp(run(b_run).map(session)))
-            .then(a_run.0.cmp(&b_run.0))
-    });
+    let run = |&(start, len): &Span| {
+        places[start as usize..][..len as usize]
+            .iter()
+            .map(|&i| &records[i as usize])
+    };
+    // The people by first join, then person; records with no identity share an empty key, so
+    // their sessions decide, and the order never depends on how the records were sorted. Sorted
+    // as runs (where each person's records lie in the places), before the rows are made: by
+    // first join alone, then each group of equal first joins by the rest, with the runs' own
+    // order (each person's first record in the list) last: the order a stable sort gives.
+    runs.sort_unstable_by_key(|&(join, _, (start, _))| (join, start));
+    for same_join in runs.chunk_by_mut(|a, b| a.0 == b.0) {
+        if same_join.len() > 1 {
+            same_join.sort_unstable_by(|(_, a, a_run), (_, b, b_run)| {
+                a.cmp(b)
+                    .then_with(|| run(a_run).map(session).cmp(run(b_run).map(session)))
+                    .then(a_run.0.cmp(&b_run.0))
+            });
+        }
+    }
     // The rows, in two halves on two threads when there are many.
     let rows = |runs: &[Run<'a>]| {
-        let mut edges = Vec::with_capacity(runs.len() * 3);
+        let mut edges = Edges::with_capacity(runs.len() * 3 / 2);
         let mut scratch = Scratch::default();
         let rows: Vec<Row<'a>> = runs
             .iter()
@@ -407,13 +424,29 @@ fn people<'r, 'a>(records: &'r [Visit<'a>], as_of: i64) -> (People<'r, 'a>, Vec<
     let ((mut rows, mut edges), (more_rows, more_edges)) =
         both(parallel(records.len()), || rows(front), || rows(back));
     rows.extend(more_rows);
-    edges.extend(more_edges);
+    edges.starts.extend(more_edges.starts);
+    edges.ends.extend(more_edges.ends);
     let people = People {
         records,
         places,
         rows,
     };
     (people, edges)
+}
+
+/// When each person's time in the meeting started and ended (the union of their sessions).
+struct Edges {
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+}
+
+impl Edges {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            starts: Vec::with_capacity(capacity),
+            ends: Vec::with_capacity(capacity),
+        }
+    }
 }
 
 /// Buffers one person's row is worked out in, kept for the next.
@@ -429,7 +462,7 @@ fn row<'r, 'a: 'r>(
     group: impl Iterator<Item = &'r Visit<'a>> + Clone,
     run: Span,
     as_of: i64,
-    edges: &mut Vec<(i64, i32)>,
+    edges: &mut Edges,
     scratch: &mut Scratch,
 ) -> Row<'a> {
     let first = group.clone().next().expect("a group has a record");
@@ -446,8 +479,8 @@ fn row<'r, 'a: 'r>(
     let mut attended = 0;
     for (from, to) in union(intervals) {
         attended += to - from;
-        edges.push((*from, 1));
-        edges.push((*to, -1));
+        edges.starts.push(*from);
+        edges.ends.push(*to);
     }
     Row {
         first_join_time: first.join_time(),
@@ -500,13 +533,20 @@ fn union(intervals: &mut Vec<(i64, i64)>) -> &[(i64, i64)] {
 }
 
 /// The summary, from the people and the starts and ends of each one's time in the meeting.
-fn summarize(records: usize, people: &[Row<'_>], mut edges: Vec<(i64, i32)>) -> Summary {
-    // An end before a start at the same second: a person leaving as another joins is not
-    // overlap.
-    edges.sort_unstable();
-    let (mut now_in, mut peak, mut peak_at) = (0i64, 0i64, None);
-    for (time, change) in edges {
-        now_in += i64::from(change);
+fn summarize(records: usize, people: &[Row<'_>], edges: Edges) -> Summary {
+    let Edges {
+        mut starts,
+        mut ends,
+    } = edges;
+    starts.sort_unstable();
+    ends.sort_unstable();
+    // The number in only rises at a start. The ends up to a start's second come first: a person
+    // leaving as another joins is not overlap.
+    // Every interval ends after it starts, so no more have ended than started.
+    let (mut ended, mut peak, mut peak_at) = (0, 0, None);
+    for (started, &time) in starts.iter().enumerate() {
+        ended += ends[ended..].iter().take_while(|&&end| end <= time).count();
+        let now_in = started + 1 - ended;
         if now_in > peak {
             peak = now_in;
             peak_at = Some(time);
@@ -523,7 +563,7 @@ fn summarize(records: usize, people: &[Row<'_>], mut edges: Vec<(i64, i32)>) -> 
         records,
         attendees: people.len(),
         still_in: people.iter().filter(|p| p.still_in).count(),
-        peak_concurrent: peak as usize,
+        peak_concurrent: peak,
         peak_at,
         median_attended_seconds: median,
         total_attended_seconds: attended.iter().sum(),
