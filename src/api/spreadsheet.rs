@@ -8,7 +8,7 @@
 //! rendering's CPU, and the rule it applies fits in one function ([`write_text`]).
 
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
+use jiff::tz::{Offset, TimeZone};
 
 /// Excel reads a UTF-8 CSV file as UTF-8 (Chinese names intact) when it starts with a BOM.
 const BOM: &[u8] = "\u{feff}".as_bytes();
@@ -50,7 +50,7 @@ impl From<Option<bool>> for Cell<'_> {
 /// A CSV document being written, after a byte-order mark.
 pub struct Csv<'z> {
     out: Vec<u8>,
-    tz: &'z TimeZone,
+    clock: Clock<'z>,
 }
 
 impl<'z> Csv<'z> {
@@ -60,7 +60,10 @@ impl<'z> Csv<'z> {
         if bom {
             out.extend_from_slice(BOM);
         }
-        Self { out, tz }
+        Self {
+            out,
+            clock: Clock::new(tz),
+        }
     }
 
     /// One row. (Every row has several cells: a lone empty cell would need quotes to be a row.)
@@ -76,7 +79,7 @@ impl<'z> Csv<'z> {
                 Cell::Empty | Cell::Time(None) => {}
                 Cell::Number(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
                 Cell::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
-                Cell::Time(Some(seconds)) => write_time(out, seconds, self.tz),
+                Cell::Time(Some(seconds)) => self.clock.write(out, seconds),
             }
         }
         out.extend_from_slice(b"\r\n");
@@ -120,40 +123,153 @@ fn write_text(out: &mut Vec<u8>, text: &[u8]) {
     }
 }
 
-/// Unix seconds as ISO 8601 with the zone's offset at that instant, `2024-05-01T09:30:00+08:00`.
-fn write_time(out: &mut Vec<u8>, seconds: i64, tz: &TimeZone) {
-    let Some((offset, civil)) = Timestamp::from_second(seconds)
-        .ok()
-        .map(|at| (tz.to_offset(at), at))
-        .map(|(offset, at)| (offset, offset.to_datetime(at)))
-        .filter(|(_, civil)| civil.year() >= 1)
-    else {
-        // Outside the years 1 to 9999 (the upstream's data is broken): the number.
-        return out.extend_from_slice(itoa::Buffer::new().format(seconds).as_bytes());
-    };
-    let total = offset.seconds();
-    let (sign, total) = (if total < 0 { b'-' } else { b'+' }, total.unsigned_abs());
-    // Two digits at a time, each by a constant divisor.
-    let two = |out: &mut Vec<u8>, value: u32| {
-        out.extend_from_slice(&[b'0' + (value / 10 % 10) as u8, b'0' + (value % 10) as u8]);
-    };
-    let year = u32::from(civil.year().unsigned_abs());
-    two(out, year / 100);
-    two(out, year);
-    out.push(b'-');
-    two(out, civil.month().unsigned_abs().into());
-    out.push(b'-');
-    two(out, civil.day().unsigned_abs().into());
-    out.push(b'T');
-    two(out, civil.hour().unsigned_abs().into());
-    out.push(b':');
-    two(out, civil.minute().unsigned_abs().into());
-    out.push(b':');
-    two(out, civil.second().unsigned_abs().into());
-    out.push(sign);
-    two(out, total / 3600);
-    out.push(b':');
-    two(out, total % 3600 / 60);
+/// Writes unix seconds as ISO 8601 with the zone's offset at that instant,
+/// `2024-05-01T09:30:00+08:00`.
+///
+/// Finding the offset and the civil date was most of a time's cost, and a list's times lie
+/// within a few days and between two of the zone's transitions: the clock keeps the offset of
+/// the span between two transitions, and the date of a local day. Two of each, the latest
+/// first, as a session's join and leave may lie either side of midnight or of a transition.
+struct Clock<'z> {
+    tz: &'z TimeZone,
+    spans: Recent<Span>,
+    days: Recent<Day>,
+}
+
+/// Seconds `from..until` over which a zone's offset holds, and the offset as written.
+#[derive(Clone, Copy)]
+struct Span {
+    from: i64,
+    until: i64,
+    offset: Offset,
+    written: [u8; 6],
+}
+
+/// A local day, counted from 1970-01-01, and its date as written.
+#[derive(Clone, Copy)]
+struct Day {
+    number: i64,
+    written: [u8; 10],
+}
+
+const DAY: i64 = 86_400;
+
+impl<'z> Clock<'z> {
+    fn new(tz: &'z TimeZone) -> Self {
+        Self {
+            tz,
+            spans: Recent::default(),
+            days: Recent::default(),
+        }
+    }
+
+    fn write(&mut self, out: &mut Vec<u8>, seconds: i64) {
+        let Some((span, day, local)) = self.span(seconds).and_then(|span| {
+            let local = seconds + i64::from(span.offset.seconds());
+            Some((
+                span,
+                self.day(local.div_euclid(DAY), seconds, span.offset)?,
+                local,
+            ))
+        }) else {
+            // Outside the years 1 to 9999 (the upstream's data is broken): the number.
+            return out.extend_from_slice(itoa::Buffer::new().format(seconds).as_bytes());
+        };
+        let time = local.rem_euclid(DAY) as u32;
+        out.extend_from_slice(&day.written);
+        out.push(b'T');
+        out.extend_from_slice(&two(time / 3600));
+        out.push(b':');
+        out.extend_from_slice(&two(time % 3600 / 60));
+        out.push(b':');
+        out.extend_from_slice(&two(time % 60));
+        out.extend_from_slice(&span.written);
+    }
+
+    /// The span of the zone's offsets holding `seconds`; `None` outside jiff's range.
+    fn span(&mut self, seconds: i64) -> Option<Span> {
+        let tz = self.tz;
+        self.spans.find(
+            |span| (span.from..span.until).contains(&seconds),
+            || {
+                let at = Timestamp::from_second(seconds).ok()?;
+                // The last transition at or before `at` (`preceding` gives those strictly
+                // before the instant it is given) and the first after it.
+                let from = match Timestamp::from_second(seconds + 1) {
+                    Ok(next) => tz
+                        .preceding(next)
+                        .next()
+                        .map_or(i64::MIN, |t| t.timestamp().as_second()),
+                    Err(_) => seconds, // jiff's last second
+                };
+                let until = tz
+                    .following(at)
+                    .next()
+                    .map_or(i64::MAX, |t| t.timestamp().as_second());
+                let offset = tz.to_offset(at);
+                let total = offset.seconds();
+                let sign = if total < 0 { b'-' } else { b'+' };
+                let total = total.unsigned_abs();
+                let ([h1, h2], [m1, m2]) = (two(total / 3600), two(total % 3600 / 60));
+                Some(Span {
+                    from,
+                    until,
+                    offset,
+                    written: [sign, h1, h2, b':', m1, m2],
+                })
+            },
+        )
+    }
+
+    /// The local day `number`, which holds `seconds` at `offset`; `None` before the year 1.
+    fn day(&mut self, number: i64, seconds: i64, offset: Offset) -> Option<Day> {
+        self.days.find(
+            |day| day.number == number,
+            || {
+                let civil = offset.to_datetime(Timestamp::from_second(seconds).ok()?);
+                let year = u32::try_from(civil.year()).ok().filter(|&y| y >= 1)?;
+                let ([y1, y2], [y3, y4]) = (two(year / 100), two(year));
+                let [mo1, mo2] = two(civil.month().unsigned_abs().into());
+                let [d1, d2] = two(civil.day().unsigned_abs().into());
+                Some(Day {
+                    number,
+                    written: [y1, y2, y3, y4, b'-', mo1, mo2, b'-', d1, d2],
+                })
+            },
+        )
+    }
+}
+
+/// The last two of something worked out, the latest first.
+struct Recent<T>([Option<T>; 2]);
+
+impl<T> Default for Recent<T> {
+    fn default() -> Self {
+        Self([None, None])
+    }
+}
+
+impl<T: Copy> Recent<T> {
+    /// The one that `fits`, else the one `made` (kept, in place of the older).
+    fn find(&mut self, fits: impl Fn(&T) -> bool, made: impl FnOnce() -> Option<T>) -> Option<T> {
+        match self.0 {
+            [Some(latest), _] if fits(&latest) => Some(latest),
+            [latest, Some(older)] if fits(&older) => {
+                self.0 = [Some(older), latest];
+                Some(older)
+            }
+            [latest, _] => {
+                let new = made()?;
+                self.0 = [Some(new), latest];
+                Some(new)
+            }
+        }
+    }
+}
+
+/// The last two decimal digits of `value`.
+fn two(value: u32) -> [u8; 2] {
+    [b'0' + (value / 10 % 10) as u8, b'0' + (value % 10) as u8]
 }
 
 #[cfg(test)]
@@ -183,7 +299,9 @@ mod tests {
                     Cell::Empty | Cell::Time(None) => {}
                     Cell::Number(n) => field.extend_from_slice(n.to_string().as_bytes()),
                     Cell::Bool(b) => field.extend_from_slice(b.to_string().as_bytes()),
-                    Cell::Time(Some(seconds)) => write_time(&mut field, seconds, tz),
+                    Cell::Time(Some(seconds)) => {
+                        field.extend_from_slice(by_jiff(seconds, tz).as_bytes())
+                    }
                 }
                 writer.write_field(field).unwrap();
             }
@@ -194,19 +312,58 @@ mod tests {
         out
     }
 
+    /// A time as jiff writes it, worked out afresh: `YYYY-MM-DDTHH:MM:SS` and the offset's sign,
+    /// hours and minutes; the number outside the years 1 to 9999.
+    fn by_jiff(seconds: i64, tz: &TimeZone) -> String {
+        match Timestamp::from_second(seconds).map(|at| at.to_zoned_datetime(tz.clone())) {
+            Ok(zoned) if zoned.year() >= 1 => {
+                let offset = zoned.offset().seconds();
+                let (sign, offset) = (if offset < 0 { '-' } else { '+' }, offset.abs());
+                format!(
+                    "{}{sign}{:02}:{:02}",
+                    zoned.strftime("%Y-%m-%dT%H:%M:%S"),
+                    offset / 3600,
+                    offset % 3600 / 60
+                )
+            }
+            _ => seconds.to_string(),
+        }
+    }
+
+    fn written(clock: &mut Clock<'_>, seconds: i64) -> String {
+        let mut out = Vec::new();
+        clock.write(&mut out, seconds);
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn times_are_iso_8601_in_the_zone_and_formulas_are_neutralised() {
         let shanghai = TimeZone::get("Asia/Shanghai").unwrap();
         let berlin = TimeZone::get("Europe/Berlin").unwrap();
-        let mut out = Vec::new();
-        write_time(&mut out, 1_572_085_800, &shanghai);
-        assert_eq!(out, b"2019-10-26T18:30:00+08:00");
-        out.clear();
-        write_time(&mut out, 1_572_085_800, &berlin); // summer time, still
-        assert_eq!(out, b"2019-10-26T12:30:00+02:00");
-        out.clear();
-        write_time(&mut out, 1_572_800_000, &berlin);
-        assert_eq!(out, b"2019-11-03T17:53:20+01:00");
+        let mut shanghai = Clock::new(&shanghai);
+        assert_eq!(
+            written(&mut shanghai, 1_572_085_800),
+            "2019-10-26T18:30:00+08:00"
+        );
+        let mut berlin = Clock::new(&berlin);
+        for (seconds, time) in [
+            (1_572_085_800, "2019-10-26T12:30:00+02:00"), // summer time, still
+            (1_572_800_000, "2019-11-03T17:53:20+01:00"), // winter time
+            // The change's first second, then either side of it: the clock keeps both spans.
+            (1_572_138_000, "2019-10-27T02:00:00+01:00"),
+            (1_572_137_999, "2019-10-27T02:59:59+02:00"),
+            (1_572_138_000, "2019-10-27T02:00:00+01:00"),
+            (1_572_137_999, "2019-10-27T02:59:59+02:00"),
+            // Local mean time then, +00:53:28 (written to the minute); before the year 1, the
+            // number.
+            (-62_135_600_008, "0001-01-01T00:00:00+00:53"),
+            (-62_135_600_009, "-62135600009"),
+            // Near the end of jiff's range, and past it.
+            (253_402_207_200, "9999-12-30T23:00:00+01:00"),
+            (300_000_000_000, "300000000000"),
+        ] {
+            assert_eq!(written(&mut berlin, seconds), time);
+        }
         for (text, written) in [
             ("=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\""),
             ("+1", "'+1"),
@@ -269,6 +426,33 @@ mod tests {
                 String::from_utf8(csv.finish()).unwrap(),
                 String::from_utf8(by_the_csv_crate(&rows, &tz)).unwrap()
             );
+        }
+
+        /// Times as a list has them (near one another, back and forth across midnight and the
+        /// zone's transitions), in zones with summer time, half-hour offsets and a half-hour
+        /// change, are what jiff writes when asked afresh for each.
+        #[test]
+        fn a_clock_writes_each_time_as_jiff_does(
+            zone in prop::sample::select(&[
+                "Europe/Berlin", "America/St_Johns", "Asia/Kolkata", "Australia/Lord_Howe",
+                "Asia/Shanghai", "America/Sao_Paulo", "UTC",
+            ][..]),
+            start in -2_500_000_000..4_500_000_000i64,
+            // From the zone's next transition on, by a few seconds and by days.
+            jitter in -2..2i64,
+            steps in proptest::collection::vec(
+                prop_oneof![-3..3i64, -200_000..200_000i64],
+                1..200,
+            ),
+        ) {
+            let tz = TimeZone::get(zone).unwrap();
+            let mut clock = Clock::new(&tz);
+            let start = Timestamp::from_second(start).unwrap();
+            let mut seconds = tz.following(start).next().map_or(start, |t| t.timestamp()).as_second() + jitter;
+            for step in steps {
+                seconds += step;
+                prop_assert_eq!(written(&mut clock, seconds), by_jiff(seconds, &tz), "{}", seconds);
+            }
         }
     }
 }
