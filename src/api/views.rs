@@ -21,8 +21,8 @@ use utoipa::IntoParams;
 use super::AppState;
 use super::attendance::{self, People, Report, Row};
 use super::cached_response;
-use super::records::{self, Field, Record, both};
-use super::spreadsheet::{Cell, Csv, text};
+use super::records::{self, Field, Record, Text, both};
+use super::spreadsheet::{Cell, Csv, from_json};
 use super::stored_list::{Parts, StoredList};
 use crate::cache::Served;
 use crate::error::ApiError;
@@ -485,6 +485,11 @@ const PARTICIPANT_COLUMNS: [&str; 24] = [
     "provisional",
 ];
 
+/// A record's text as a cell (see [`from_json`]).
+fn record_text<'a>(text: &'a Option<Text<'_>>) -> Cell<'a> {
+    from_json(text.as_ref().map(|text| &text.0))
+}
+
 /// One row per record, the participants document's fields as columns; each record is read as
 /// its row is written.
 fn participants_csv(list: &StoredList, still_in: bool, tz: &TimeZone) -> [Vec<u8>; 2] {
@@ -496,29 +501,29 @@ fn participants_csv(list: &StoredList, still_in: bool, tz: &TimeZone) -> [Vec<u8
             return;
         }
         csv.row([
-            text(&r.userid),
-            text(&r.ms_open_id),
-            text(&r.uuid),
-            text(&r.open_id),
-            text(&r.user_name),
-            text(&r.user_name_base64),
+            record_text(&r.userid),
+            record_text(&r.ms_open_id),
+            record_text(&r.uuid),
+            record_text(&r.open_id),
+            record_text(&r.user_name),
+            record_text(&r.user_name_base64),
             r.is_enterprise_user.into(),
-            text(&r.phone),
+            record_text(&r.phone),
             Cell::Time(Some(r.join_time)),
             Cell::Time(r.left_time),
             r.instanceid.into(),
             r.user_role.into(),
             r.webinar_member_role.into(),
-            text(&r.ip),
-            text(&r.location),
-            text(&r.link_type),
+            record_text(&r.ip),
+            record_text(&r.location),
+            record_text(&r.link_type),
             r.join_type.into(),
-            text(&r.net),
-            text(&r.app_version),
+            record_text(&r.net),
+            record_text(&r.app_version),
             r.audio_state.into(),
             r.video_state.into(),
             r.screen_shared_state.into(),
-            text(&r.customer_data),
+            record_text(&r.customer_data),
             Some(r.provisional).into(),
         ]);
     })
@@ -556,12 +561,12 @@ fn attendance_csv(people: &People<'_, '_>, tz: &TimeZone) -> [Vec<u8>; 2] {
         let [name, base64, userid, ms_open_id, uuid] =
             PERSON_TEXTS.map(|(_, f)| p.latest.text_bytes(f));
         csv.row([
-            Cell::Text(&attendance::person_text(&p.latest)),
-            text(&name),
-            text(&base64),
-            text(&userid),
-            text(&ms_open_id),
-            text(&uuid),
+            from_json(Some(&attendance::person_text(&p.latest))),
+            from_json(name.as_ref()),
+            from_json(base64.as_ref()),
+            from_json(userid.as_ref()),
+            from_json(ms_open_id.as_ref()),
+            from_json(uuid.as_ref()),
             p.latest.user_role().into(),
             Cell::Time(Some(p.first_join_time)),
             Cell::Time(p.last_left_time),
