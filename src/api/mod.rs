@@ -10,6 +10,7 @@ mod cached_response;
 mod examples;
 pub mod fast_hit;
 mod health;
+mod participant_rows;
 mod participants;
 mod records;
 mod spreadsheet;

@@ -94,6 +94,20 @@ impl<'z> Csv<'z> {
         out.extend_from_slice(b"\r\n");
     }
 
+    /// A row written by `write` to the document's bytes, times by its clock; if `write` gives
+    /// up (`None`), whatever it wrote is taken back.
+    pub fn row_with(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>, &mut Clock<'z>) -> Option<()>,
+    ) -> Option<()> {
+        let len = self.out.len();
+        let written = write(&mut self.out, &mut self.clock);
+        if written.is_none() {
+            self.out.truncate(len);
+        }
+        written
+    }
+
     pub fn finish(self) -> Vec<u8> {
         self.out
     }
@@ -101,14 +115,14 @@ impl<'z> Csv<'z> {
 
 /// Whether a spreadsheet would take the text for a formula: it starts with `=`, `+`, `-`, `@`,
 /// a tab or a carriage return (OWASP's list).
-fn is_formula(text: &[u8]) -> bool {
+pub(super) fn is_formula(text: &[u8]) -> bool {
     matches!(text, [b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r', ..])
 }
 
 /// A text cell. Text that a spreadsheet would take for a formula is neutralised by a leading
 /// `'`, as OWASP advises. A field holding a comma, quote or line end is quoted, its quotes
 /// doubled (RFC 4180, section 2).
-fn write_text(out: &mut Vec<u8>, text: &[u8]) {
+pub(super) fn write_text(out: &mut Vec<u8>, text: &[u8]) {
     let quoted = text
         .iter()
         .any(|&b| matches!(b, b',' | b'"' | b'\r' | b'\n'));
@@ -155,7 +169,7 @@ fn write_quote_free(out: &mut Vec<u8>, text: &[u8]) {
 /// within a few days and between two of the zone's transitions: the clock keeps the offset of
 /// the span between two transitions, and the date of a local day. Two of each, the latest
 /// first, as a session's join and leave may lie either side of midnight or of a transition.
-struct Clock<'z> {
+pub(super) struct Clock<'z> {
     tz: &'z TimeZone,
     spans: Recent<Span>,
     days: Recent<Day>,
@@ -188,7 +202,7 @@ impl<'z> Clock<'z> {
         }
     }
 
-    fn write(&mut self, out: &mut Vec<u8>, seconds: i64) {
+    pub(super) fn write(&mut self, out: &mut Vec<u8>, seconds: i64) {
         let Some((span, day, local)) = self.span(seconds).and_then(|span| {
             let local = seconds + i64::from(span.offset.seconds());
             Some((
