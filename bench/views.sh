@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Views of a cached list (bench/README.md, "Views"): for the 50,000-record list, how long the
 # first request for each view takes (the view made from the cached list, on the gateway's blocking
-# pool) and the gateway's memory before and after; then requests per second of a view served
+# pool), then how long the first request for the gzip form of a kept rendering takes (the gzip
+# made), and the gateway's memory before and after; then requests per second of a view served
 # from its kept rendering against the list itself, on the 1,234-record live list, alternating in
 # one run with the same wrk settings. Release builds, loopback only.
 #
@@ -48,12 +49,16 @@ for round in $(seq 1 "$rounds"); do
     zone=${zones[$(( (round - 1) % ${#zones[@]} ))]}
     times[attendance]+="$(timed "$huge/attendance") "
     times[attendance_repeat]+="$(timed "$huge/attendance") "
+    # The gzip form of a kept rendering: made on the first request that accepts it.
+    times[attendance_gzip]+="$(timed -H 'Accept-Encoding: gzip' "$huge/attendance") "
     times[attendance_csv]+="$(timed "$huge/attendance?format=csv&tz=$zone") "
     times[participants_csv]+="$(timed "$huge/participants?format=csv&tz=$zone") "
+    times[participants_csv_gzip]+="$(timed -H 'Accept-Encoding: gzip' "$huge/participants?format=csv&tz=$zone") "
     times[still_in]+="$(timed "$huge/participants?still_in=true") "
     times[participants_hit]+="$(timed "$huge/participants") "
 done
-for view in attendance attendance_repeat attendance_csv participants_csv still_in participants_hit; do
+for view in attendance attendance_repeat attendance_gzip attendance_csv participants_csv \
+    participants_csv_gzip still_in participants_hit; do
     python3 - "$view" ${times[$view]} <<'PY'
 import statistics, sys
 name, values = sys.argv[1], [float(v) * 1e3 for v in sys.argv[2:]]

@@ -559,6 +559,65 @@ pub enum PatchError {
     NoSuchRecord(usize),
 }
 
+/// Bytes of a document from which its parts are compressed on two threads at once.
+const GZIP_PARTS_IN_PARALLEL_FROM: usize = 1 << 20;
+
+/// A document given in parts as one gzip member, in parts too: the header, then each part
+/// compressed on its own as the stored lists' are (see the module's documentation), the
+/// CRC-32 and length after the last. A long document's parts are compressed at
+/// once on threads of their own.
+pub(super) fn gzip_parts(parts: &[Bytes]) -> Vec<Bytes> {
+    let last = parts.len().saturating_sub(1);
+    let compress = |i: usize, part: &[u8]| {
+        let mut compress = Compress::new(Compression::new(LEVEL), false);
+        let flush = if i == last {
+            FlushCompress::Finish
+        } else {
+            FlushCompress::Sync
+        };
+        (deflate(&mut compress, part, flush), crc32fast::hash(part))
+    };
+    let len: usize = parts.iter().map(Bytes::len).sum();
+    let compressed: Vec<(Vec<u8>, u32)> = if parts.len() < 2 || len < GZIP_PARTS_IN_PARALLEL_FROM {
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| compress(i, part))
+            .collect()
+    } else {
+        std::thread::scope(|scope| {
+            let others: Vec<_> = (1..parts.len())
+                .map(|i| scope.spawn(move || compress(i, &parts[i])))
+                .collect();
+            let first = compress(0, &parts[0]);
+            std::iter::once(first)
+                .chain(others.into_iter().map(|other| {
+                    other
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+                }))
+                .collect()
+        })
+    };
+    let mut crc = crc32fast::Hasher::new();
+    for ((_, part_crc), part) in compressed.iter().zip(parts) {
+        crc.combine(&crc32fast::Hasher::new_with_initial_len(
+            *part_crc,
+            part.len() as u64,
+        ));
+    }
+    let mut deflated: Vec<Vec<u8>> = compressed.into_iter().map(|(deflate, _)| deflate).collect();
+    if deflated.is_empty() {
+        deflated.push(compress(0, &[]).0);
+    }
+    let trailer = deflated.last_mut().expect("one part at least");
+    trailer.extend_from_slice(&crc.finalize().to_le_bytes());
+    trailer.extend_from_slice(&(len as u32).to_le_bytes()); // ISIZE is the length mod 2^32
+    std::iter::once(Bytes::from_static(&GZIP_HEADER))
+        .chain(deflated.into_iter().map(Bytes::from))
+        .collect()
+}
+
 /// Compresses `data` on its own (the compressor is reset first) as raw deflate.
 fn deflate(compress: &mut Compress, data: &[u8], flush: FlushCompress) -> Vec<u8> {
     compress.reset();
@@ -672,6 +731,24 @@ pub(super) mod tests {
             .read_to_end(&mut out)
             .expect("valid gzip");
         out
+    }
+
+    #[test]
+    fn parts_gzipped_each_on_their_own_decode_as_one_document() {
+        let long: Vec<u8> = (0..400_000u32).flat_map(|n| n.to_le_bytes()).collect();
+        let cases: [&[&[u8]]; 5] = [
+            &[],
+            &[b"one part"],
+            &[b"two ", b"parts"],
+            &[b"a", b"", b"c"],
+            &[&long[..900_000], &long[900_000..]],
+        ];
+        for parts in cases {
+            let parts: Vec<Bytes> = parts.iter().map(|p| Bytes::copy_from_slice(p)).collect();
+            let gzip = gzip_parts(&parts);
+            // One member: flate2's `GzDecoder` reads the first member only.
+            assert_eq!(gunzip(&gzip.concat()), parts.concat());
+        }
     }
 
     #[test]

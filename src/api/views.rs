@@ -4,7 +4,6 @@
 //! costs what a participants hit costs.
 
 use std::hash::{Hash, Hasher};
-use std::io::Write as _;
 use std::sync::Arc;
 
 use axum::extract::Path;
@@ -12,8 +11,6 @@ use axum::extract::rejection::PathRejection;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use bytes::Bytes;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use jiff::tz::TimeZone;
 use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
@@ -24,7 +21,7 @@ use super::cached_response;
 use super::participant_rows;
 use super::records::{self, Field, Record, Text, both};
 use super::spreadsheet::{Cell, Csv, from_json};
-use super::stored_list::{Parts, StoredList};
+use super::stored_list::{self, Parts, StoredList};
 use crate::cache::Served;
 use crate::error::ApiError;
 use crate::upstream::query::{InvalidParameter, ParticipantsParams, not_a_meeting_id};
@@ -230,24 +227,11 @@ impl Rendered {
         u32::try_from(bytes).unwrap_or(u32::MAX)
     }
 
-    /// This rendering with its gzip form (one gzip stream of the whole document).
+    /// This rendering with its gzip form: one gzip member, its parts compressed at once.
     fn with_gzip(&self) -> Self {
-        let len: usize = self.body.iter().map(Bytes::len).sum();
-        let mut encoder = GzEncoder::new(
-            Vec::with_capacity(len / 4 + 64),
-            Compression::new(GZIP_LEVEL),
-        );
-        for part in self.body.iter() {
-            encoder
-                .write_all(part)
-                .expect("compressing into memory cannot fail");
-        }
-        let gzip = encoder
-            .finish()
-            .expect("compressing into memory cannot fail");
         Self {
             body: self.body.clone(),
-            gzip: Some(Arc::new([Bytes::from(gzip)])),
+            gzip: Some(stored_list::gzip_parts(&self.body).into()),
             etag: self.etag.clone(),
             gzip_etag: self.gzip_etag.clone(),
             content_type: self.content_type.clone(),
@@ -255,9 +239,6 @@ impl Rendered {
         }
     }
 }
-
-/// The gzip level of views: the stored lists' (fast, and still about a fifth of the size).
-const GZIP_LEVEL: u32 = 2;
 
 /// Which list version a rendering is of: its ETag and the time it was current (attendance
 /// counts open sessions until then).

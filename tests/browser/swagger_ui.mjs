@@ -92,15 +92,26 @@ try {
       headers: { Authorization: `Bearer ${key}` },
     });
     const list = await response.json();
+    // And a view's gzip form: its parts compressed each on their own, read as one document.
+    const csv = await fetch(`/meetings/${id}/participants?format=csv`, {
+      headers: { Authorization: `Bearer ${key}` },
+    });
+    const rows = (await csv.text()).split("\r\n");
     return {
       status: response.status,
       encoding: response.headers.get("content-encoding"),
       count: list.participants.length,
       total: list.total_count,
+      csvEncoding: csv.headers.get("content-encoding"),
+      csvRows: rows.length - 2, // the header, and nothing after the last line end
+      csvEnd: rows[rows.length - 1],
     };
   }, [key, LIVE_MEETING]);
   if (big.status !== 200 || big.encoding !== "gzip" || big.count !== big.total || big.count < 1000) {
     throw new Error(`the gzipped live list did not read whole: ${JSON.stringify(big)}`);
+  }
+  if (big.csvEncoding !== "gzip" || big.csvRows !== big.count || big.csvEnd !== "") {
+    throw new Error(`the gzipped CSV did not read whole: ${JSON.stringify(big)}`);
   }
   if (failures.length > 0) {
     throw new Error(failures.join("\n"));
