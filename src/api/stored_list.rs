@@ -559,13 +559,13 @@ pub enum PatchError {
     NoSuchRecord(usize),
 }
 
-/// Bytes of a document from which its parts are compressed on two threads at once.
+/// Bytes of a document from which its parts are compressed at once, a thread each.
 const GZIP_PARTS_IN_PARALLEL_FROM: usize = 1 << 20;
 
 /// A document given in parts as one gzip member, in parts too: the header, then each part
 /// compressed on its own as the stored lists' are (see the module's documentation), the
-/// CRC-32 and length after the last. A long document's parts are compressed at
-/// once on threads of their own.
+/// CRC-32 and length after the last. A long document's parts are compressed at once on
+/// threads of their own.
 pub(super) fn gzip_parts(parts: &[Bytes]) -> Vec<Bytes> {
     let last = parts.len().saturating_sub(1);
     let compress = |i: usize, part: &[u8]| {
