@@ -10,6 +10,7 @@
 //! in any other shape is left to the general row ([`write`] gives `None`), which the property
 //! test below holds this one to.
 
+use super::records::string_len;
 use super::spreadsheet::{Clock, write_text};
 
 /// Writes the CSV row of a stored record's `json` to `out`, times by `clock`: the cells in
@@ -167,15 +168,7 @@ impl<'a> Row<'a, '_, '_> {
     #[cold]
     fn escaped_text(&mut self) -> Option<()> {
         let json = self.rest;
-        // The string ends at the first quote that no backslash escapes.
-        let mut at = 1;
-        let len = loop {
-            at += memchr::memchr2(b'"', b'\\', &json[at..])?;
-            match json[at] {
-                b'"' => break at + 1,
-                _ => at += 2,
-            }
-        };
+        let (len, _) = string_len(json)?;
         let text: String = serde_json::from_slice(&json[..len]).ok()?;
         write_text(self.out, text.as_bytes());
         self.rest = &json[len..];

@@ -347,22 +347,11 @@ impl<'a> Fields<'a> {
             .strip_prefix(name)?
             .strip_prefix("\":")?;
         let bytes = rest.as_bytes();
-        let mut escapes = false;
-        let len = match bytes.first()? {
-            // A string ends at the first quote that no backslash escapes.
-            b'"' => {
-                let mut at = 1;
-                loop {
-                    at += memchr::memchr2(b'"', b'\\', &bytes[at..])?;
-                    match bytes[at] {
-                        b'"' => break at + 1,
-                        _ => (at, escapes) = (at + 2, true),
-                    }
-                }
-            }
+        let (len, escapes) = match bytes.first()? {
+            b'"' => string_len(bytes)?,
             // A number, `true`, `false` or `null`: up to the next field or the object's end. A
             // few bytes, searched one at a time (a vector search's setup costs more here).
-            _ => bytes.iter().position(|&b| b == b',' || b == b'}')?,
+            _ => (bytes.iter().position(|&b| b == b',' || b == b'}')?, false),
         };
         // Quotes, commas and braces are ASCII: the split falls between characters.
         let (value, rest) = rest.split_at_checked(len)?;
@@ -371,6 +360,21 @@ impl<'a> Fields<'a> {
             json: value,
             escapes,
         })
+    }
+}
+
+/// The length of the JSON string at the start of `json`, its quotes included, and whether a
+/// backslash escapes something in it: a string ends at the first quote that no backslash
+/// escapes. `None` if it does not end.
+pub(super) fn string_len(json: &[u8]) -> Option<(usize, bool)> {
+    let mut at = 1;
+    let mut escapes = false;
+    loop {
+        at += memchr::memchr2(b'"', b'\\', json.get(at..)?)?;
+        match json[at] {
+            b'"' => return Some((at + 1, escapes)),
+            _ => (at, escapes) = (at + 2, true),
+        }
     }
 }
 
@@ -451,6 +455,15 @@ pub(crate) mod tests {
         let record: Record<'_> = serde_json::from_slice(json).unwrap();
         assert!(matches!(record.userid, Some(Text(Cow::Borrowed("alice")))));
         assert!(matches!(record.user_name, Some(Text(Cow::Owned(ref s))) if s == "a\"b"));
+    }
+
+    #[test]
+    fn a_string_ends_at_its_first_unescaped_quote() {
+        assert_eq!(string_len(br#""ab"c"#), Some((4, false)));
+        assert_eq!(string_len(br#""a\"b","#), Some((6, true)));
+        assert_eq!(string_len(br#""a\\"x"#), Some((5, true)));
+        assert_eq!(string_len(br#""ab"#), None);
+        assert_eq!(string_len(br#""ab\"#), None);
     }
 
     #[test]
