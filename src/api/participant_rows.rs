@@ -10,7 +10,7 @@
 //! in any other shape is left to the general row ([`write`] gives `None`), which the property
 //! test below holds this one to.
 
-use super::records::string_len;
+use super::records::{scalar_len, string_len};
 use super::spreadsheet::{Clock, write_text};
 
 /// Writes the CSV row of a stored record's `json` to `out`, times by `clock`: the cells in
@@ -73,11 +73,10 @@ impl<'a> Row<'a, '_, '_> {
         Some(())
     }
 
-    /// A number, `true`, `false` or `null`: up to the next field or the object's end. A few
-    /// bytes, searched one at a time (a vector search's setup costs more here).
+    /// A number, `true`, `false` or `null` (see [`scalar_len`]).
     #[inline(always)]
     fn scalar(&mut self) -> Option<&'a [u8]> {
-        let len = self.rest.iter().position(|&b| b == b',' || b == b'}')?;
+        let len = scalar_len(self.rest)?;
         let (value, rest) = self.rest.split_at(len);
         self.rest = rest;
         Some(value)

@@ -349,9 +349,7 @@ impl<'a> Fields<'a> {
         let bytes = rest.as_bytes();
         let (len, escapes) = match bytes.first()? {
             b'"' => string_len(bytes)?,
-            // A number, `true`, `false` or `null`: up to the next field or the object's end. A
-            // few bytes, searched one at a time (a vector search's setup costs more here).
-            _ => (bytes.iter().position(|&b| b == b',' || b == b'}')?, false),
+            _ => (scalar_len(bytes)?, false),
         };
         // Quotes, commas and braces are ASCII: the split falls between characters.
         let (value, rest) = rest.split_at_checked(len)?;
@@ -376,6 +374,14 @@ pub(super) fn string_len(json: &[u8]) -> Option<(usize, bool)> {
             _ => (at, escapes) = (at + 2, true),
         }
     }
+}
+
+/// The length of the number, `true`, `false` or `null` at the start of `json`: up to the next
+/// field or the object's end. A few bytes, searched one at a time (a vector search's setup
+/// costs more here).
+#[inline(always)]
+pub(super) fn scalar_len(json: &[u8]) -> Option<usize> {
+    json.iter().position(|&b| b == b',' || b == b'}')
 }
 
 /// One field's value as JSON. Each reading gives `None` for JSON of another type (the record
