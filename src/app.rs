@@ -15,6 +15,7 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use hyper::body::Incoming;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -41,7 +42,7 @@ use crate::webhooks::receiver::Receiver;
 /// A gateway built and bound, not yet serving.
 #[derive(Debug)]
 pub struct Gateway {
-    server: Server,
+    server: Server<Front>,
     shutdown_grace: Duration,
 }
 
@@ -124,13 +125,12 @@ impl Gateway {
             settings.request_timeout,
             settings.max_in_flight,
         );
-        let router = if fast_hits {
-            Router::new().fallback_service(Front { state, router })
-        } else {
-            router
+        let front = Front {
+            fast_hits: fast_hits.then_some(state),
+            router,
         };
         Ok(Self {
-            server: Server::bind(&settings.listen, router)
+            server: Server::bind(&settings.listen, front)
                 .await?
                 .with_limits(settings.connections),
             shutdown_grace: settings.shutdown_grace,
@@ -263,17 +263,19 @@ where
     }
 }
 
-/// Fresh hits of whole lists answered at once (`api::fast_hit`), before the router: the stack
-/// would add only the request id and the count to them, which this adds itself. Everything
-/// else goes through the router and its middleware stack; so does every request while
-/// tower-http's request logging is on (it would log the hits).
+/// What the server calls with each request as hyper reads it. Fresh hits of whole lists are
+/// answered here at once (`api::fast_hit`), before the router: the stack would add only the
+/// request id and the count to them, which this adds itself. Everything else goes through the
+/// router and its middleware stack; so does every request while tower-http's request logging
+/// is on (it would log the hits), and every request when there are no fast hits (`None`: CORS
+/// origins are configured).
 #[derive(Debug, Clone)]
 struct Front {
-    state: AppState,
+    fast_hits: Option<AppState>,
     router: Router,
 }
 
-impl Service<Request> for Front {
+impl Service<Request<Incoming>> for Front {
     type Response = Response;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
@@ -282,8 +284,11 @@ impl Service<Request> for Front {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
-        let (state, router) = (self.state.clone(), self.router.clone());
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let router = self.router.clone();
+        let Some(state) = self.fast_hits.clone() else {
+            return Box::pin(router.oneshot(request));
+        };
         Box::pin(async move {
             let logged = tracing::enabled!(target: "tower_http::trace::on_request", Level::DEBUG)
                 || tracing::enabled!(target: "tower_http::trace::on_response", Level::DEBUG);

@@ -1,5 +1,6 @@
-//! A bound listener and the router it serves: binding first reports the real port (tests bind
-//! port 0), serving drains in-flight requests on shutdown.
+//! A bound listener and the service it serves (a router, or the gateway's front before its
+//! router): binding first reports the real port (tests bind port 0), serving drains in-flight
+//! requests on shutdown.
 //!
 //! The accept loop is hyper-util's connection builder rather than `axum::serve`, for the limits
 //! a server facing browsers and scripts needs (`axum::serve` has none of them): a time limit on
@@ -8,6 +9,7 @@
 //! 503 and closed. An accept error (file descriptors run out) pauses the loop instead of
 //! spinning it.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -15,6 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::response::Response;
+use hyper::Request;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -59,9 +64,9 @@ pub fn default_max_connections() -> usize {
 }
 
 #[derive(Debug)]
-pub struct Server {
+pub struct Server<S = Router> {
     listener: TcpListener,
-    router: Router,
+    service: S,
     limits: ConnectionLimits,
 }
 
@@ -73,15 +78,24 @@ pub struct BindError {
     pub source: io::Error,
 }
 
-impl Server {
-    pub async fn bind(addr: &str, router: Router) -> Result<Self, BindError> {
+impl<S> Server<S>
+where
+    S: tower::Service<Request<Incoming>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    /// Binds `addr` for `service`, which gets each request as hyper reads it (a `Router` takes
+    /// any body).
+    pub async fn bind(addr: &str, service: S) -> Result<Self, BindError> {
         let listener = TcpListener::bind(addr).await.map_err(|source| BindError {
             addr: addr.to_owned(),
             source,
         })?;
         Ok(Self {
             listener,
-            router,
+            service,
             limits: ConnectionLimits::default(),
         })
     }
@@ -106,7 +120,7 @@ impl Server {
     ) -> io::Result<()> {
         let Self {
             listener,
-            router,
+            service,
             limits,
         } = self;
         let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -141,9 +155,11 @@ impl Server {
                 tokio::spawn(refuse(stream));
                 continue;
             };
-            let service = TowerToHyperService::new(router.clone());
             let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(service.clone()),
+                )
                 .into_owned();
             let connection = graceful.watch(connection);
             tokio::spawn(async move {

@@ -2,7 +2,7 @@
 //! `304`, gzip when accepted, `Cache-Control`, `Age`, `Cache-Status` (RFC 9211), or a `202`
 //! while the list is still being fetched), and the request headers that steer it.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tokio::time::Instant;
@@ -13,6 +13,9 @@ use super::views::Rendered;
 use crate::cache::{Entry, How, Served, Wish};
 use crate::error::ApiError;
 use crate::upstream::UpstreamError;
+
+/// RFC 9211's header, named once (a name given as text is parsed at every insert).
+const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
 /// What the request wishes of the cache: a refresh on `Cache-Control: no-cache` or `max-age=0`.
 pub fn wish(request: &HeaderMap) -> Wish {
@@ -89,11 +92,6 @@ pub fn answer(
     body: Result<&dyn Representation, &UpstreamError>,
     request: &HeaderMap,
 ) -> Response {
-    // RFC 9111: a copy is fresh while `max-age` exceeds its `Age`, so `max-age` is the whole
-    // freshness lifetime and the time left is their difference (`ttl` in `Cache-Status`).
-    let age = entry.age(Instant::now()).as_secs();
-    let lifetime = entry.freshness_lifetime().as_secs();
-    let ttl = lifetime as i64 - age as i64;
     let mut response = match body {
         Err(not_found) => ApiError::Upstream(not_found.clone()).into_response(),
         Ok(list) => {
@@ -105,6 +103,8 @@ pub fn answer(
                 r
             } else {
                 let mut r = Response::new(list.body(gzip));
+                // Room for every header of the answer, the request id's included, at once.
+                *r.headers_mut() = HeaderMap::with_capacity(10);
                 let headers = r.headers_mut();
                 headers.insert(header::CONTENT_TYPE, list.content_type());
                 if gzip {
@@ -118,29 +118,32 @@ pub fn answer(
             }
         }
     };
+    let [cache_control, age, cache_status] = caching_values(
+        entry.freshness_lifetime().as_secs(),
+        entry.age(Instant::now()).as_secs(),
+        how,
+        entry.is_patched(),
+    );
     let headers = response.headers_mut();
     // `Accept` chooses between JSON and CSV.
     headers.insert(
         header::VARY,
         HeaderValue::from_static("Accept-Encoding, Accept"),
     );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::try_from(format!("private, max-age={lifetime}"))
-            .expect("digits are a valid header value"),
-    );
-    headers.insert(header::AGE, HeaderValue::from(age));
-    headers.insert(
-        "cache-status",
-        HeaderValue::try_from(cache_status(how, entry.is_patched(), ttl))
-            .expect("a valid header value"),
-    );
+    headers.insert(header::CACHE_CONTROL, cache_control);
+    headers.insert(header::AGE, age);
+    headers.insert(CACHE_STATUS, cache_status);
     response
 }
 
-/// RFC 9211 `Cache-Status`. `fwd-status` is the status the upstream itself answered; a copy
-/// changed by Tencent's events since its fetch is a hit with `detail=patched`.
-fn cache_status(how: How, patched: bool, ttl: i64) -> String {
+/// `Cache-Control`, `Age` and RFC 9211's `Cache-Status` of an answer, written into one buffer
+/// (the three values share it: one allocation, not one each).
+///
+/// RFC 9111: a copy is fresh while `max-age` exceeds its `Age`, so `max-age` is the whole
+/// freshness lifetime and the time left is their difference (`ttl`). `fwd-status` is the status
+/// the upstream itself answered; a copy changed by Tencent's events since its fetch is a hit
+/// with `detail=patched`.
+fn caching_values(lifetime: u64, age: u64, how: How, patched: bool) -> [HeaderValue; 3] {
     let detail: std::borrow::Cow<'static, str> = match how {
         How::Hit if patched => "hit; detail=patched".into(),
         How::Hit => "hit".into(),
@@ -157,7 +160,27 @@ fn cache_status(how: How, patched: bool, ttl: i64) -> String {
         How::StaleIfError { fwd_status: None } => "fwd=stale; detail=stale-if-error".into(),
         How::StaleStillFetching => "fwd=stale; detail=still-fetching".into(),
     };
-    format!("wemeet-gateway; {detail}; ttl={ttl}")
+    let ttl = lifetime as i64 - age as i64;
+    let mut digits = itoa::Buffer::new();
+    let mut text = String::with_capacity(96);
+    text.push_str("private, max-age=");
+    text.push_str(digits.format(lifetime));
+    let cache_control_end = text.len();
+    text.push_str(digits.format(age));
+    let age_end = text.len();
+    for part in ["wemeet-gateway; ", &detail, "; ttl=", digits.format(ttl)] {
+        text.push_str(part);
+    }
+    let text = bytes::Bytes::from(text);
+    let value = |from: usize, to: usize| {
+        HeaderValue::from_maybe_shared(text.slice(from..to))
+            .expect("digits and the cache's own words are a valid header value")
+    };
+    [
+        value(0, cache_control_end),
+        value(cache_control_end, age_end),
+        value(age_end, text.len()),
+    ]
 }
 
 /// The body of a `202 Accepted`: the list is still being fetched.
@@ -185,7 +208,7 @@ pub fn pending(records_fetched: usize, total_count: Option<i64>) -> Response {
     headers.insert(header::RETRY_AFTER, HeaderValue::from(2));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
-        "cache-status",
+        CACHE_STATUS,
         HeaderValue::from_static("wemeet-gateway; fwd=miss; detail=fetching"),
     );
     response
@@ -289,35 +312,43 @@ mod tests {
     }
 
     #[test]
-    fn cache_status_follows_rfc_9211() {
+    fn caching_headers_follow_rfc_9111_and_9211() {
+        let values = |lifetime, age, how, patched| {
+            caching_values(lifetime, age, how, patched).map(|v| v.to_str().unwrap().to_owned())
+        };
         assert_eq!(
-            cache_status(How::Hit, false, 30),
-            "wemeet-gateway; hit; ttl=30"
+            values(30, 0, How::Hit, false),
+            ["private, max-age=30", "0", "wemeet-gateway; hit; ttl=30"]
         );
         assert_eq!(
-            cache_status(How::Hit, true, 280),
-            "wemeet-gateway; hit; detail=patched; ttl=280"
+            values(300, 20, How::Hit, true),
+            [
+                "private, max-age=300",
+                "20",
+                "wemeet-gateway; hit; detail=patched; ttl=280"
+            ]
         );
         assert_eq!(
-            cache_status(How::Miss { collapsed: true }, false, 30),
+            values(30, 0, How::Miss { collapsed: true }, false)[2],
             "wemeet-gateway; fwd=miss; stored; collapsed; ttl=30"
         );
+        let stale = How::StaleIfError {
+            fwd_status: Some(500),
+        };
         assert_eq!(
-            cache_status(
-                How::StaleIfError {
-                    fwd_status: Some(500)
-                },
-                false,
-                -5
-            ),
-            "wemeet-gateway; fwd=stale; fwd-status=500; detail=stale-if-error; ttl=-5"
+            values(30, 35, stale, false),
+            [
+                "private, max-age=30",
+                "35",
+                "wemeet-gateway; fwd=stale; fwd-status=500; detail=stale-if-error; ttl=-5"
+            ]
         );
         assert_eq!(
-            cache_status(How::StaleIfError { fwd_status: None }, false, -5),
+            values(30, 35, How::StaleIfError { fwd_status: None }, false)[2],
             "wemeet-gateway; fwd=stale; detail=stale-if-error; ttl=-5"
         );
         assert_eq!(
-            cache_status(How::StaleStillFetching, false, -5),
+            values(30, 35, How::StaleStillFetching, false)[2],
             "wemeet-gateway; fwd=stale; detail=still-fetching; ttl=-5"
         );
     }
