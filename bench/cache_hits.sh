@@ -10,6 +10,9 @@
 # gateway must; the second comparison isolates the per-request work from that copy.
 # "hyper" is the floor under any hyper-based server: hyper alone, no router or middleware,
 # answering every request with the same bytes (bench/hyper_floor.rs, built as an example).
+# Beside each rate, the CPU the server spent per request (user and kernel time from /proc, all
+# of nginx's workers together): wrk shares the two cores with the server, so the rate moves
+# with whatever else the machine does, while the CPU per request moves far less.
 #
 # Usage: bench/cache_hits.sh   (CONNECTIONS=64 DURATION=10s ROUNDS=3; needs wrk and nginx:
 #        apt-get install wrk nginx-light)
@@ -41,9 +44,11 @@ start_gateway() { # binary port log
 }
 gateway_port=$(port)
 start_gateway "$gateway_bin" "$gateway_port" "$work/gateway.log"
+gateway_pid=${pids[-1]}
 if [ -n "${BASELINE:-}" ]; then
     baseline_port=$(port)
     start_gateway "$BASELINE" "$baseline_port" "$work/baseline.log"
+    baseline_pid=${pids[-1]}
 fi
 
 nginx_port=$(port)
@@ -80,12 +85,13 @@ curl -fs -H "$auth" "http://127.0.0.1:$gateway_port$small" -o "$work/root/small/
 curl -fs -H "$auth" "http://127.0.0.1:$gateway_port$list" -o "$work/root/json/body"
 curl -fs -H "$auth" -H "Accept-Encoding: gzip" "http://127.0.0.1:$gateway_port$list" -o "$work/root/gzip/body"
 nginx -c "$work/nginx.conf"
-declare -A floor_port
+declare -A floor_port floor_pid
 for kind in small json gzip; do
     floor_port[$kind]=$(port)
     target/release/examples/hyper_floor "${floor_port[$kind]}" "$work/root/$kind/body" \
         "$([ "$kind" = gzip ] && echo gzip)" &
     pids+=($!)
+    floor_pid[$kind]=$!
     wait_for "http://127.0.0.1:${floor_port[$kind]}/"
 done
 wait_for "http://127.0.0.1:$nginx_port/small/body"
@@ -112,29 +118,46 @@ if [ -n "${BASELINE:-}" ]; then
 fi
 echo "$(nproc) cores; wrk -t2 -c$connections -d$duration --latency"
 
-run() { # name url [header] [header]
-    local out
-    out=$(wrk -t2 -c"$connections" -d"$duration" --latency ${3:+-H "$3"} ${4:+-H "$4"} "$2")
-    local rps p50 p99
+# Clock ticks of user and kernel time the given processes have spent: "user system".
+cpu_ticks() {
+    local pid user=0 system=0
+    for pid in "$@"; do
+        read -r u s < <(awk '{print $14, $15}' "/proc/$pid/stat")
+        user=$((user + u)) system=$((system + s))
+    done
+    echo "$user $system"
+}
+tick=$(getconf CLK_TCK)
+
+run() { # name "server pids" url [header] [header]
+    local out u0 s0 u1 s1
+    read -r u0 s0 < <(cpu_ticks $2)
+    out=$(wrk -t2 -c"$connections" -d"$duration" --latency ${4:+-H "$4"} ${5:+-H "$5"} "$3")
+    read -r u1 s1 < <(cpu_ticks $2)
+    local rps p50 p99 requests
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p50=$(awk '$1=="50%" {print $2}' <<<"$out")
     p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-    printf '%-14s %10s req/s   p50 %-9s p99 %s\n' "$1" "$rps" "$p50" "$p99"
+    requests=$(awk '/ requests in / {print $1}' <<<"$out")
+    printf '%-14s %10s req/s   p50 %-9s p99 %-9s CPU %s us/req (user %s)\n' "$1" "$rps" "$p50" "$p99" \
+        "$(awk -v t=$((u1 - u0 + s1 - s0)) -v n="$requests" -v hz="$tick" 'BEGIN {printf "%.1f", t / hz / n * 1e6}')" \
+        "$(awk -v t=$((u1 - u0)) -v n="$requests" -v hz="$tick" 'BEGIN {printf "%.1f", t / hz / n * 1e6}')"
 }
+nginx_workers=$(pgrep -P "$(cat "$work/nginx.pid")" | tr '\n' ' ')
 for round in $(seq 1 "$rounds"); do
     echo "round $round"
     for kind in small json gzip; do
         path=$small; [ "$kind" = small ] || path=$list
         header=""; [ "$kind" = gzip ] && header="Accept-Encoding: gzip"
-        run "nginx $kind" "http://127.0.0.1:$nginx_port/$kind/body" "$header"
+        run "nginx $kind" "$nginx_workers" "http://127.0.0.1:$nginx_port/$kind/body" "$header"
         if [ "$kind" = gzip ]; then
-            run "nginx gzip-copy" "http://127.0.0.1:$nginx_port/gzip-copy/body" "$header"
+            run "nginx gzip-copy" "$nginx_workers" "http://127.0.0.1:$nginx_port/gzip-copy/body" "$header"
         fi
-        run "hyper $kind" "http://127.0.0.1:${floor_port[$kind]}/" "$header"
+        run "hyper $kind" "${floor_pid[$kind]}" "http://127.0.0.1:${floor_port[$kind]}/" "$header"
         if [ -n "${BASELINE:-}" ]; then
-            run "baseline $kind" "http://127.0.0.1:$baseline_port$path" "$auth" "$header"
+            run "baseline $kind" "$baseline_pid" "http://127.0.0.1:$baseline_port$path" "$auth" "$header"
         fi
-        run "gateway $kind" "http://127.0.0.1:$gateway_port$path" "$auth" "$header"
+        run "gateway $kind" "$gateway_pid" "http://127.0.0.1:$gateway_port$path" "$auth" "$header"
     done
 done
 calls=$(curl -fs "http://127.0.0.1:$upstream_port/_simulator/counters" | python3 -c 'import json,sys; print(json.load(sys.stdin)["calls"])')
