@@ -10,9 +10,10 @@
 # gateway must; the second comparison isolates the per-request work from that copy.
 # "hyper" is the floor under any hyper-based server: hyper alone, no router or middleware,
 # answering every request with the same bytes (bench/hyper_floor.rs, built as an example).
-# Beside each rate, the CPU the server spent per request (user and kernel time from /proc, all
-# of nginx's workers together): wrk shares the two cores with the server, so the rate moves
-# with whatever else the machine does, while the CPU per request moves far less.
+# Beside each rate, the CPU the server spent per request (user and kernel time together, from
+# /proc, all of nginx's workers together; this machine's split between the two is not to be
+# trusted): wrk shares the two cores with the server, so the rate also moves with what wrk and
+# the rest of the machine take.
 #
 # Usage: bench/cache_hits.sh   (CONNECTIONS=64 DURATION=10s ROUNDS=3; needs wrk and nginx:
 #        apt-get install wrk nginx-light)
@@ -139,9 +140,8 @@ run() { # name "server pids" url [header] [header]
     p50=$(awk '$1=="50%" {print $2}' <<<"$out")
     p99=$(awk '$1=="99%" {print $2}' <<<"$out")
     requests=$(awk '/ requests in / {print $1}' <<<"$out")
-    printf '%-14s %10s req/s   p50 %-9s p99 %-9s CPU %s us/req (user %s)\n' "$1" "$rps" "$p50" "$p99" \
-        "$(awk -v t=$((u1 - u0 + s1 - s0)) -v n="$requests" -v hz="$tick" 'BEGIN {printf "%.1f", t / hz / n * 1e6}')" \
-        "$(awk -v t=$((u1 - u0)) -v n="$requests" -v hz="$tick" 'BEGIN {printf "%.1f", t / hz / n * 1e6}')"
+    printf '%-14s %10s req/s   p50 %-9s p99 %-9s CPU %s us/req\n' "$1" "$rps" "$p50" "$p99" \
+        "$(awk -v t=$((u1 - u0 + s1 - s0)) -v n="$requests" -v hz="$tick" 'BEGIN {printf "%.1f", t / hz / n * 1e6}')"
 }
 nginx_workers=$(pgrep -P "$(cat "$work/nginx.pid")" | tr '\n' ' ')
 for round in $(seq 1 "$rounds"); do
