@@ -2,6 +2,7 @@
 //! by a drop guard even if its task panics.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
@@ -99,25 +100,42 @@ impl<B: Body> ParticipantCache<B> {
             lock.keep_alive(move || (shared.progress.records(), shared.progress.total_count()));
         }
         // The renderer takes each page on a blocking thread while the next one is fetched. Each
-        // page is its own short blocking task: a thread held for the whole fetch would stop
-        // tokio's paused clock from advancing in tests. A few pages may wait for it, no more.
+        // turn is its own short blocking task (a thread held for the whole fetch would stop
+        // tokio's paused clock from advancing in tests), and takes every page waiting then: a
+        // handoff between threads per page cost a cold 50,000-record list a tenth of its CPU
+        // (bench/README.md). A few pages may wait for it, no more.
         let (feed, mut inbox) = mpsc::channel(4);
         let render = inner.render;
         let rendering = tokio::spawn(async move {
             let mut renderer = render();
             while let Some(item) = inbox.recv().await {
-                match item {
-                    Feed::Page(records) => {
-                        let work = move || {
-                            renderer.page(records);
-                            renderer
-                        };
-                        renderer = tokio::task::spawn_blocking(work).await.ok()?;
+                // Pages that arrived while the last ones were rendered go to the same blocking
+                // task: one handoff between threads for all of them.
+                let mut pages = Vec::new();
+                let mut whole = None;
+                let mut next = Ok(item);
+                while let Ok(item) = next {
+                    match item {
+                        Feed::Page(records) => pages.push(records),
+                        Feed::Whole(head) => {
+                            whole = Some(head);
+                            break;
+                        }
                     }
-                    Feed::Whole(head) => {
-                        let work = move || renderer.finish(&head);
-                        return tokio::task::spawn_blocking(work).await.ok();
+                    next = inbox.try_recv();
+                }
+                let work = move || {
+                    for records in pages {
+                        renderer.page(records);
                     }
+                    match whole {
+                        Some(head) => ControlFlow::Break(renderer.finish(&head)),
+                        None => ControlFlow::Continue(renderer),
+                    }
+                };
+                match tokio::task::spawn_blocking(work).await.ok()? {
+                    ControlFlow::Continue(more) => renderer = more,
+                    ControlFlow::Break(body) => return Some(body),
                 }
             }
             None // the fetch failed
