@@ -121,7 +121,7 @@ echo "$(nproc) cores; wrk -t2 -c$connections -d$duration --latency"
 
 # Clock ticks of user and kernel time the given processes have spent: "user system".
 cpu_ticks() {
-    local pid user=0 system=0
+    local pid u s user=0 system=0
     for pid in "$@"; do
         read -r u s < <(awk '{print $14, $15}' "/proc/$pid/stat")
         user=$((user + u)) system=$((system + s))
