@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use compact_str::CompactString;
 use reqwest::Url;
 use tokio::time::Instant;
 use tower::retry::budget::{Budget, TpsBudget};
@@ -180,7 +181,7 @@ struct Merged {
 /// second they joined.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct RecordKey {
-    ids: [Option<Box<str>>; 3],
+    ids: [Option<CompactString>; 3],
     instanceid: Option<i64>,
     join_time: i64,
 }

@@ -5,6 +5,7 @@
 //! fields are ignored, a missing `participants` is an empty page, an empty `left_time` means the
 //! person is still in the meeting.
 
+use compact_str::CompactString;
 use serde::Deserialize;
 
 /// One page of `GET /v1/meetings/{id}/participants`.
@@ -37,20 +38,20 @@ pub struct Page {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 pub struct Participant {
     #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub userid: Option<Box<str>>,
+    pub userid: Option<CompactString>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub ms_open_id: Option<Box<str>>,
+    pub ms_open_id: Option<CompactString>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub uuid: Option<Box<str>>,
+    pub uuid: Option<CompactString>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub open_id: Option<Box<str>>,
+    pub open_id: Option<CompactString>,
     /// Display name, base64 of bytes that need not be UTF-8.
     #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub user_name: Option<Box<str>>,
+    pub user_name: Option<CompactString>,
     #[serde(default, deserialize_with = "lenient::opt_flag")]
     pub is_enterprise_user: Option<bool>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub phone: Option<Box<str>>,
+    pub phone: Option<CompactString>,
     /// Unix seconds; required.
     #[serde(deserialize_with = "lenient::int")]
     pub join_time: i64,
@@ -64,17 +65,17 @@ pub struct Participant {
     #[serde(default, deserialize_with = "lenient::opt_int")]
     pub webinar_member_role: Option<i64>,
     #[serde(default, rename = "IP", deserialize_with = "lenient::opt_string")]
-    pub ip: Option<Box<str>>,
+    pub ip: Option<CompactString>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub location: Option<Box<str>>,
+    pub location: Option<CompactString>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub link_type: Option<Box<str>>,
+    pub link_type: Option<CompactString>,
     #[serde(default, deserialize_with = "lenient::opt_int")]
     pub join_type: Option<i64>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub net: Option<Box<str>>,
+    pub net: Option<CompactString>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub app_version: Option<Box<str>>,
+    pub app_version: Option<CompactString>,
     #[serde(default, deserialize_with = "lenient::opt_flag")]
     pub audio_state: Option<bool>,
     #[serde(default, deserialize_with = "lenient::opt_flag")]
@@ -82,7 +83,7 @@ pub struct Participant {
     #[serde(default, deserialize_with = "lenient::opt_flag")]
     pub screen_shared_state: Option<bool>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub customer_data: Option<Box<str>>,
+    pub customer_data: Option<CompactString>,
 }
 
 /// `{"error_info": {...}}`, Tencent's error body.
@@ -153,8 +154,9 @@ mod lenient {
         d.deserialize_any(V)
     }
 
-    /// A string, or a number or boolean given where a string is documented. Boxed: a record
-    /// holds a dozen of them, and a `Box<str>` is a third smaller than a `String`.
+    /// A string, or a number or boolean given where a string is documented. A record's texts
+    /// are [`CompactString`]s: most ids, names and addresses fit in its 24 bytes, so decoding a
+    /// record allocates only for its long texts.
     pub fn opt_string<'de, D, S>(d: D) -> Result<Option<S>, D::Error>
     where
         D: Deserializer<'de>,
@@ -414,8 +416,8 @@ mod properties {
         }
     }
 
-    fn text() -> impl Strategy<Value = Option<Box<str>>> {
-        proptest::option::of(any::<String>().prop_map(String::into_boxed_str))
+    fn text() -> impl Strategy<Value = Option<CompactString>> {
+        proptest::option::of(any::<String>().prop_map(CompactString::from))
     }
 
     prop_compose! {
@@ -435,7 +437,7 @@ mod properties {
                 ms_open_id: ids.1,
                 uuid: ids.2,
                 open_id: ids.3,
-                user_name: name.map(|bytes| BASE64.encode(bytes).into_boxed_str()),
+                user_name: name.map(|bytes| CompactString::from(BASE64.encode(bytes))),
                 is_enterprise_user: flags[0],
                 phone: more.0,
                 join_time,
