@@ -17,18 +17,8 @@ command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk"; exit 1; }
 . bench/common.sh
 cargo build --release --quiet --example hyper_floor
 start_simulator --calls-per-minute 4000000000 --calls-per-day 4000000000
-key=bench-key-$RANDOM$RANDOM
+start_gateway
 auth="Authorization: Bearer $key"
-gateway_port=$(port)
-WEMEET_API_BASE="http://127.0.0.1:$upstream_port" WEMEET_APP_ID=200000001 \
-WEMEET_SECRET_ID=AKIDdemoSecretId WEMEET_SECRET_KEY=demo-secret-key-not-for-production \
-WEMEET_OPERATOR_USERID=owner1 GATEWAY_LISTEN="127.0.0.1:$gateway_port" \
-WEMEET_CALLS_PER_MINUTE=4000000000 GATEWAY_FETCH_WAIT=120s GATEWAY_REQUEST_TIMEOUT=300s \
-GATEWAY_API_KEYS=$(printf %s "$key" | sha256sum | cut -d' ' -f1):1000000000 GATEWAY_MAX_IN_FLIGHT=100000 RUST_LOG=warn \
-    "$gateway_bin" serve >"$work/gateway.log" 2>&1 &
-gateway_pid=$!
-pids+=($gateway_pid)
-wait_for "http://127.0.0.1:$gateway_port/healthz"
 
 # "voluntary involuntary cpu-ticks" of a process, all its threads together.
 counts() {

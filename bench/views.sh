@@ -15,18 +15,9 @@ duration=${DURATION:-5s}
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk"; exit 1; }
 . bench/common.sh
 start_simulator --calls-per-minute 100000
-key=bench-key-$RANDOM$RANDOM
-gateway_port=$(port)
-WEMEET_API_BASE="http://127.0.0.1:$upstream_port" WEMEET_APP_ID=200000001 \
-WEMEET_SECRET_ID=AKIDdemoSecretId WEMEET_SECRET_KEY=demo-secret-key-not-for-production \
-WEMEET_OPERATOR_USERID=owner1 GATEWAY_LISTEN="127.0.0.1:$gateway_port" \
-WEMEET_CALLS_PER_MINUTE=4000000000 GATEWAY_FETCH_WAIT=120s GATEWAY_REQUEST_TIMEOUT=300s \
-GATEWAY_API_KEYS=$(printf %s "$key" | sha256sum | cut -d' ' -f1):1000000000 GATEWAY_MAX_IN_FLIGHT=100000 RUST_LOG=warn \
-    "$gateway_bin" serve >"$work/gateway.log" 2>&1 &
-gateway=$!
-pids+=($gateway)
+start_gateway
+gateway=$gateway_pid
 base="http://127.0.0.1:$gateway_port"
-wait_for "$base/healthz"
 rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$gateway/status"; }
 # Seconds for one GET (the body read and thrown away).
 timed() { curl -fsS -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $key" "$@"; }
