@@ -4,8 +4,8 @@
 #         gzip, each after `DELETE .../cache`: switches and CPU a list.
 #   hits  the API page's sample meeting (2 records) from the cache under wrk, then hyper alone
 #         serving the same bytes (bench/hyper_floor.rs), same connections: switches and CPU a
-#         request. Involuntary switches are preemptions: with wrk on the same cores, the server
-#         that takes longer a request is the one the scheduler interrupts.
+#         request. Involuntary switches are preemptions: which server wrk's threads preempt
+#         depends on how the busy threads share the cores (bench/README.md, "Small hits").
 # Switches are summed over the process's threads (/proc/PID/task/*/status). A thread that ends
 # during a measurement takes its count with it; the blocking pool keeps its threads for 10 s, so
 # a warm-up run before each measurement keeps them alive through it.
